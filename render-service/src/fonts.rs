@@ -79,7 +79,13 @@ impl Fonts {
     /// Height of a capital letter at `size` points: used to centre text on a line.
     pub(crate) fn cap_height(&self, style: Style, size: f32) -> f32 {
         let face = self.face(style);
-        let cap = face.capital_height().unwrap_or(729);
+        // DejaVu's OS/2 table predates sCapHeight: measure the top of "H" instead.
+        let cap = face
+            .glyph_index('H')
+            .and_then(|g| face.glyph_bounding_box(g))
+            .map(|b| b.y_max)
+            .or_else(|| face.capital_height())
+            .unwrap_or(0);
         f32::from(cap) * size / f32::from(face.units_per_em())
     }
 
@@ -210,6 +216,15 @@ mod tests {
             (w - shared::layout::TEXT_ID_ADVANCE_EM).abs() < 0.002,
             "advance {w}"
         );
+    }
+
+    #[test]
+    fn cap_height_is_that_of_dejavu() {
+        let fonts = Fonts::load().expect("fonts");
+        for style in [Style::Regular, Style::Bold, Style::MonoBold] {
+            let cap = fonts.cap_height(style, 1.0);
+            assert!((0.70..0.75).contains(&cap), "{style:?}: {cap}");
+        }
     }
 
     #[test]

@@ -180,15 +180,25 @@ fn decode_rxing(img: &Gray) -> Option<String> {
     .map(|r| r.getText().to_string())
 }
 
+/// Points on the unit circle where a ring's darkness is sampled.
+fn unit_circle() -> &'static [(f32, f32); 48] {
+    static TABLE: std::sync::OnceLock<[(f32, f32); 48]> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        std::array::from_fn(|i| {
+            let a = i as f32 * std::f32::consts::TAU / 48.0;
+            (a.cos(), a.sin())
+        })
+    })
+}
+
 /// Mean darkness along the circle of radius `r` (pixels) around (`cx`, `cy`) (pixels).
 fn ring_darkness(img: &Gray, cx: f32, cy: f32, r: f32) -> f32 {
-    const SAMPLES: usize = 48;
-    let mut sum = 0.0;
-    for i in 0..SAMPLES {
-        let a = i as f32 * std::f32::consts::TAU / SAMPLES as f32;
-        sum += img.darkness(cx + r * a.cos(), cy + r * a.sin());
-    }
-    sum / SAMPLES as f32
+    let table = unit_circle();
+    let sum: f32 = table
+        .iter()
+        .map(|&(c, s)| img.darkness(cx + r * c, cy + r * s))
+        .sum();
+    sum / table.len() as f32
 }
 
 /// How far (mm) the printed circle is from where the manifest says: searches centre offsets
@@ -218,4 +228,26 @@ pub fn circle_offset_mm(img: &Gray, dpi: u32, x: f32, y: f32, r: f32) -> (f32, f
     let coarse = (best.0, best.1);
     search(coarse, 0.02, 5, &mut best);
     (best.0.hypot(best.1), best.2)
+}
+
+/// Mean and largest darkness of the pixels whose centres lie within `r` points of the point
+/// (`x`, `y`) (points), on a page rasterised at `dpi`.
+pub fn inside_darkness(img: &Gray, dpi: u32, x: f32, y: f32, r: f32) -> (f32, f32) {
+    let s = dpi as f32 / 72.0;
+    let (cx, cy, rp) = (x * s, y * s, r * s);
+    let (mut sum, mut n, mut max) = (0.0, 0usize, 0.0f32);
+    let (y0, y1) = ((cy - rp).floor() as usize, (cy + rp).ceil() as usize);
+    let (x0, x1) = ((cx - rp).floor() as usize, (cx + rp).ceil() as usize);
+    for py in y0..=y1.min(img.height - 1) {
+        for px in x0..=x1.min(img.width - 1) {
+            let (dx, dy) = (px as f32 + 0.5 - cx, py as f32 + 0.5 - cy);
+            if dx * dx + dy * dy <= rp * rp {
+                let d = 1.0 - f32::from(img.pixels[py * img.width + px]) / 255.0;
+                sum += d;
+                n += 1;
+                max = max.max(d);
+            }
+        }
+    }
+    (sum / n.max(1) as f32, max)
 }
