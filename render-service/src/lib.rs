@@ -105,6 +105,14 @@ pub fn render_bundle_with_rng<R: rand::Rng + ?Sized>(
     let fonts = Fonts::load()?;
 
     let mut doc = PdfDocument::new(&exam.title);
+    let info = &mut doc.metadata.info;
+    info.creator = "Gabarito render-service".into();
+    info.producer = "Gabarito render-service (printpdf)".into();
+    info.subject = exam.subject.clone();
+    let now = printpdf::OffsetDateTime::now();
+    info.creation_date = now;
+    info.modification_date = now;
+    info.metadata_date = now;
     let [regular, bold, mono_bold] = bundle_fonts(&sheets)?;
     let ids = FontIds {
         regular: doc.add_font(&regular),
