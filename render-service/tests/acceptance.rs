@@ -58,6 +58,36 @@ fn example_bundle_has_a_page_per_student_with_name_and_text_id() {
         let id = page.student_id.as_deref().expect("student id");
         assert!(text.contains(id), "page {}: {id}", page.pdf_page);
     }
+    // The printed code sits inside the manifest's text_id box (where OCR will look), and the
+    // student's details inside the header band.
+    let words = common::pdftotext_words(&pdf);
+    assert_eq!(words.len(), 40);
+    for (page, words) in bundle.manifest.pages.iter().zip(&words) {
+        let inside = |w: &common::Word, r: &shared::layout::Rect| {
+            w.x_min >= r.x - 0.5
+                && w.x_max <= r.x + r.width + 0.5
+                && w.y_min >= r.y - 0.5
+                && w.y_max <= r.y + r.height + 0.5
+        };
+        let printed = page.sheet_code.printed();
+        let code = words
+            .iter()
+            .find(|w| w.text == printed)
+            .unwrap_or_else(|| panic!("page {}: no word {printed}", page.pdf_page));
+        assert!(
+            inside(code, &page.layout.text_id),
+            "page {}: {code:?} outside {:?}",
+            page.pdf_page,
+            page.layout.text_id
+        );
+        for w in words.iter().filter(|w| w.text != printed) {
+            assert!(
+                inside(w, &page.layout.header),
+                "page {}: {w:?} outside the header",
+                page.pdf_page
+            );
+        }
+    }
     // Versions alternate in roster order.
     for (i, page) in bundle.manifest.pages.iter().enumerate() {
         assert_eq!(page.version, ["A", "B"][i % 2]);

@@ -251,3 +251,49 @@ pub fn inside_darkness(img: &Gray, dpi: u32, x: f32, y: f32, r: f32) -> (f32, f3
     }
     (sum / n.max(1) as f32, max)
 }
+
+/// A word of the text layer with its box (points, top-left origin), from `pdftotext -bbox`.
+#[derive(Debug, Clone)]
+pub struct Word {
+    pub text: String,
+    pub x_min: f32,
+    pub y_min: f32,
+    pub x_max: f32,
+    pub y_max: f32,
+}
+
+/// The words of every page, with their boxes.
+pub fn pdftotext_words(pdf: &Path) -> Vec<Vec<Word>> {
+    let html = poppler("pdftotext", &["-bbox", pdf.to_str().expect("path"), "-"]);
+    let attr = |line: &str, name: &str| -> f32 {
+        let key = format!("{name}=\"");
+        let start = line.find(&key).expect("attribute") + key.len();
+        let end = start + line[start..].find('"').expect("closing quote");
+        line[start..end].parse().expect("number")
+    };
+    let mut pages = Vec::new();
+    for line in html.lines().map(str::trim) {
+        if line.starts_with("<page ") {
+            pages.push(Vec::new());
+        } else if line.starts_with("<word ") {
+            let text = line
+                .split_once('>')
+                .and_then(|(_, rest)| rest.strip_suffix("</word>"))
+                .expect("word text")
+                .replace("&amp;", "&")
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&quot;", "\"");
+            if let Some(page) = pages.last_mut() {
+                page.push(Word {
+                    text,
+                    x_min: attr(line, "xMin"),
+                    y_min: attr(line, "yMin"),
+                    x_max: attr(line, "xMax"),
+                    y_max: attr(line, "yMax"),
+                });
+            }
+        }
+    }
+    pages
+}
