@@ -201,6 +201,12 @@ fn refusals() {
         render_bundle_seeded(&exam, Some(&[]), 1, 1),
         Err(RenderError::EmptyRoster)
     ));
+    let mut twice = roster.clone();
+    twice[3].student_id = twice[1].student_id.clone();
+    assert!(matches!(
+        render_bundle_seeded(&exam, Some(&twice), 1, 1),
+        Err(RenderError::Roster { index: 3, .. })
+    ));
     let mut bad = exam.clone();
     bad.versions.clear();
     assert!(matches!(
