@@ -1,7 +1,6 @@
 //! The QR code of a sheet code, as rectangles ready to fill as one path.
 
-use qrcode::bits::Bits;
-use qrcode::{Color, EcLevel, QrCode, Version};
+use qrcode::Color;
 use shared::SheetCode;
 use shared::layout::{QR_MODULES, QrPlacement};
 
@@ -24,7 +23,7 @@ pub struct QrError(pub String);
 /// About 80 rectangles instead of ~200 modules.
 pub(crate) fn qr_runs(code: &SheetCode, qr: &QrPlacement) -> Result<Vec<Run>, QrError> {
     let payload = code.qr_payload();
-    let symbol = encode(&payload).ok_or_else(|| QrError(payload.clone()))?;
+    let symbol = code.qr_code().map_err(|_| QrError(payload.clone()))?;
     let n = symbol.width();
     if n != QR_MODULES as usize {
         return Err(QrError(payload));
@@ -77,19 +76,6 @@ pub(crate) fn qr_runs(code: &SheetCode, qr: &QrPlacement) -> Result<Vec<Run>, Qr
     Ok(out)
 }
 
-/// Encodes `payload` as one alphanumeric segment in a version-1 code at error correction Q.
-///
-/// qrcode's "optimal" segmentation is not: for a payload with a long digit run (e.g.
-/// `6XEN42825268PPX`) it switches to numeric mode and back, and the extra segment headers
-/// overflow version 1-Q. One alphanumeric segment of 15 symbols is 96 bits, which always fits
-/// the 104 data bits.
-fn encode(payload: &str) -> Option<QrCode> {
-    let mut bits = Bits::new(Version::Normal(1));
-    bits.push_alphanumeric_data(payload.as_bytes()).ok()?;
-    bits.push_terminator(EcLevel::Q).ok()?;
-    QrCode::with_bits(bits, EcLevel::Q).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,9 +89,7 @@ mod tests {
             size: 21.0,
         };
         let runs = qr_runs(&code, &qr).expect("fits");
-        let symbol =
-            QrCode::with_version(code.qr_payload().as_bytes(), Version::Normal(1), EcLevel::Q)
-                .expect("fits");
+        let symbol = code.qr_code().expect("fits");
         let mut covered = vec![0u8; 21 * 21];
         for r in &runs {
             for y in r.y as usize..(r.y + r.height) as usize {

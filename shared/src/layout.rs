@@ -334,7 +334,7 @@ impl Frame {
             crate::sheet_code::PRINTED_LEN as f32 * TEXT_ID_ADVANCE_EM * TEXT_ID_FONT_SIZE + 4.0;
         Rect {
             x: self.right() - width,
-            y: qr.y + qr.size + 5.0,
+            y: qr.y + qr.size + QR_QUIET_MODULES as f32 * QR_MODULE,
             width,
             height: TEXT_ID_FONT_SIZE + 4.0,
         }
@@ -468,6 +468,10 @@ mod tests {
                         width: q.size + 2.0 * quiet,
                         height: q.size + 2.0 * quiet,
                     };
+                    assert!(
+                        page.text_id.y >= qr_zone.y + qr_zone.height,
+                        "text id in the QR quiet zone"
+                    );
                     let mut centres: Vec<(f32, f32, f32)> =
                         page.bubbles.iter().map(|b| (b.x, b.y, b.r)).collect();
                     centres.extend(page.student_number_bubbles.iter().map(|b| (b.x, b.y, b.r)));

@@ -125,6 +125,19 @@ impl SheetCode {
             .collect()
     }
 
+    /// The QR symbol of this code: the bare symbols as ONE alphanumeric segment in a version-1
+    /// code at error correction Q (96 of its 104 data bits).
+    ///
+    /// qrcode's automatic segmentation switches to numeric mode for a long run of digits (e.g.
+    /// `6XEN42825268PPX`) and the extra segment headers overflow version 1-Q, so the segment is
+    /// built by hand. Every code fits; the error is unreachable but kept typed.
+    pub fn qr_code(&self) -> Result<qrcode::QrCode, qrcode::types::QrError> {
+        let mut bits = qrcode::bits::Bits::new(qrcode::Version::Normal(1));
+        bits.push_alphanumeric_data(self.qr_payload().as_bytes())?;
+        bits.push_terminator(qrcode::EcLevel::Q)?;
+        qrcode::QrCode::with_bits(bits, qrcode::EcLevel::Q)
+    }
+
     /// The grouped form printed under the QR code, e.g. `K7QM4-XRT9H-WDA3C`.
     pub fn printed(&self) -> String {
         let bare = self.qr_payload();
