@@ -31,11 +31,12 @@ impl Homography {
                 return None;
             }
             a.swap(col, pivot);
-            for row in 0..8 {
+            let pivot_row = a[col];
+            for (row, r) in a.iter_mut().enumerate() {
                 if row != col {
-                    let f = a[row][col] / a[col][col];
-                    for k in col..9 {
-                        a[row][k] -= f * a[col][k];
+                    let f = r[col] / pivot_row[col];
+                    for (x, p) in r.iter_mut().zip(pivot_row.iter()).skip(col) {
+                        *x -= f * p;
                     }
                 }
             }
@@ -437,7 +438,7 @@ fn finish(buf: &[f32], w: u32, h: u32, d: &Degradation) -> Result<GrayImage, Sim
             let lit = buf[(y * w + x) as usize] * light.max(0.0);
             let mut value = black + (white - black) * lit / 255.0;
             if d.noise_sigma > 0.0 {
-                value += d.noise_sigma * noise.next();
+                value += d.noise_sigma * noise.sample();
             }
             out.push(value.round().clamp(0.0, 255.0) as u8);
         }

@@ -74,7 +74,7 @@ impl PixelNoise {
     }
 
     /// A deviate with mean 0 and standard deviation 1 (support ±3.46).
-    pub fn next(&mut self) -> f32 {
+    pub fn sample(&mut self) -> f32 {
         let v = self.next_u64();
         let sum = (v & 0xFFFF) + ((v >> 16) & 0xFFFF) + ((v >> 32) & 0xFFFF) + (v >> 48);
         // Sum of four U(0,1): mean 2, variance 4/12.
@@ -89,7 +89,7 @@ mod tests {
     #[test]
     fn pixel_noise_has_unit_variance() {
         let mut n = PixelNoise::new(3);
-        let samples: Vec<f32> = (0..100_000).map(|_| n.next()).collect();
+        let samples: Vec<f32> = (0..100_000).map(|_| n.sample()).collect();
         let mean = samples.iter().sum::<f32>() / samples.len() as f32;
         let var = samples.iter().map(|s| (s - mean).powi(2)).sum::<f32>() / samples.len() as f32;
         assert!(mean.abs() < 0.02, "{mean}");

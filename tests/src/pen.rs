@@ -432,15 +432,15 @@ pub fn draw_mark<R: Rng + ?Sized>(
             stroke_with(img, &line, width, &ink);
         }
         FillStyle::Erased => {
-            let d = uniform(rng, 0.06, 0.14);
+            let d = uniform(rng, 0.1, 0.22);
             let mut ink = Ink::pencil(rng, px_per_mm, d);
-            ink.grain = 0.7;
+            ink.grain = 0.6;
             let radius = r * uniform(rng, 0.9, 1.25);
             let blob = Blob::new(rng, jx, jy, radius, 0.1);
             // The eraser lifts most graphite unevenly: patches remain.
             let seed: u64 = rng.random();
             let cell = 0.6 * px_per_mm;
-            let keep = uniform(rng, 0.35, 0.6);
+            let keep = uniform(rng, 0.4, 0.75);
             paint(
                 img,
                 blob.bounds(),

@@ -103,7 +103,7 @@ fn photo(seed: u64) -> GrayImage {
         let v = 60.0
             + 120.0 * value_noise(fx, fy, 180.0, seed)
             + 50.0 * value_noise(fx, fy, 25.0, seed ^ 1)
-            + 6.0 * noise.next();
+            + 6.0 * noise.sample();
         Luma([v.clamp(0.0, 255.0) as u8])
     })
 }
@@ -132,7 +132,7 @@ fn document(seed: u64) -> GrayImage {
             bar(x, y, x + word, y + 14, 40);
             x += word + 12;
         }
-        y += if (k >> 40) % 7 == 0 { 48 } else { 26 };
+        y += if (k >> 40).is_multiple_of(7) { 48 } else { 26 };
     }
     for i in 0..6 {
         bar(150, 1550 + i * 30, 1090, 1552 + i * 30, 20);
@@ -180,7 +180,7 @@ fn a_batch_with_bad_files_grades_every_good_sheet_and_explains_every_bad_one() {
     }
     let mut white_noise = PixelNoise::new(3);
     let blank = GrayImage::from_fn(1240, 1754, |_, _| {
-        Luma([(246.0 + 2.0 * white_noise.next()).clamp(0.0, 255.0) as u8])
+        Luma([(246.0 + 2.0 * white_noise.sample()).clamp(0.0, 255.0) as u8])
     });
     let bad: Vec<(&str, Vec<u8>)> = vec![
         ("bad-truncated.jpg", sample[..sample.len() * 2 / 5].to_vec()),
