@@ -53,15 +53,7 @@ fn main() -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
     println!("{}", tally.report(200));
-    println!(
-        "SUMMARY questions right {:.3}% | uncertain {:.3}% | silently wrong {} | sheets needing review {:.2}% | identified locally {:.2}% | wrong identities {}",
-        tally.right_pct(),
-        100.0 * tally.questions.uncertain as f64 / tally.questions.total().max(1) as f64,
-        tally.questions.silently_wrong,
-        100.0 - tally.no_review_pct(),
-        tally.identified_locally_pct(),
-        tally.wrong_identity
-    );
+    println!("{}", tally.summary());
     if let Ok(path) = std::env::var("GABARITO_REPORT") {
         std::fs::write(path, serde_json::to_string_pretty(&tally)?)?;
     }

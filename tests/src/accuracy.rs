@@ -367,6 +367,21 @@ impl Tally {
         Counts::pct(self.questions.right, self.questions.total())
     }
 
+    /// The acceptance figures on one line.
+    pub fn summary(&self) -> String {
+        format!(
+            "SUMMARY {} sheets | questions right {:.3}% | uncertain {:.3}% | silently wrong {} | not read {} | sheets needing review {:.2}% | identified locally {:.2}% | wrong identities {}",
+            self.sheets,
+            self.right_pct(),
+            Counts::pct(self.questions.uncertain, self.questions.total()),
+            self.questions.silently_wrong,
+            self.questions.not_read,
+            100.0 - self.no_review_pct(),
+            self.identified_locally_pct(),
+            self.wrong_identity
+        )
+    }
+
     /// A human-readable report of the figures, breakdowns and misreads.
     pub fn report(&self, max_misreads: usize) -> String {
         let mut out = String::new();
