@@ -44,7 +44,9 @@ fn main() -> anyhow::Result<()> {
         mix: Mix::realistic(),
         keep_failures: keep,
     };
-    let tally = grade_set(&fx, &opts, |name, bytes| grader.grade_bytes(name, bytes))?;
+    let tally = grade_set(&fx, &opts, |name, bytes| {
+        grader.grade_bytes_scanned(name, bytes)
+    })?;
     println!(
         "accuracy benchmark: {sheets} sheets, {} questions each, seed {seed:#x}, 300 dpi, \
          mix {:?}; {:.0} s wall",

@@ -56,6 +56,11 @@ pub struct SheetJudgement {
     pub reasons: Vec<String>,
     /// Per question.
     pub questions: Vec<QuestionJudgement>,
+    /// The grader's fill measure of every bubble, per question, when it exposes them.
+    pub fills: BTreeMap<u32, Vec<f32>>,
+    /// The grader's sheet levels, when it exposes them: empty level, empty threshold, marked
+    /// threshold, filled level.
+    pub levels: Option<[f32; 4]>,
 }
 
 fn same_labels(a: &[String], b: &[String]) -> bool {
@@ -86,6 +91,8 @@ pub fn judge(report: Option<&PageReport>, truth: &SheetTruth) -> SheetJudgement 
                     read: None,
                 })
                 .collect(),
+            fills: BTreeMap::new(),
+            levels: None,
         };
     };
     let code_matches = report
@@ -119,6 +126,8 @@ pub fn judge(report: Option<&PageReport>, truth: &SheetTruth) -> SheetJudgement 
         needs_review: !reasons.is_empty() || report.sheet_code.is_none(),
         reasons,
         questions,
+        fills: BTreeMap::new(),
+        levels: None,
     }
 }
 
@@ -214,6 +223,8 @@ pub struct Misread {
     pub marks: Vec<String>,
     /// The sheet's profile and degradation tags.
     pub capture: String,
+    /// The grader's fills of the question's bubbles and the sheet's levels, if known.
+    pub grader_fills: String,
 }
 
 /// Everything the acceptance criteria are stated in, over a set of sheets.
@@ -347,6 +358,20 @@ impl Tally {
                         })
                         .collect(),
                     capture: capture.clone(),
+                    grader_fills: match (j.fills.get(&q.question), j.levels) {
+                        (Some(f), Some(l)) => format!(
+                            "fills {:?} (empty {:.2}, thresholds {:.2}/{:.2}, filled {:.2})",
+                            f.iter()
+                                .map(|v| (v * 100.0).round() / 100.0)
+                                .collect::<Vec<_>>(),
+                            l[0],
+                            l[1],
+                            l[2],
+                            l[3]
+                        ),
+                        (Some(f), None) => format!("fills {f:?}"),
+                        _ => String::new(),
+                    },
                 });
             }
         }
@@ -451,7 +476,7 @@ impl Tally {
             for m in list.iter().take(max_misreads) {
                 let _ = writeln!(
                     out,
-                    "  {} q{} seed {:#x}: expected {:?} {:?}, read {:?}; marks {:?}; capture {}",
+                    "  {} q{} seed {:#x}: expected {:?} {:?}, read {:?}; marks {:?}; {}; capture {}",
                     m.file_name,
                     m.question,
                     m.seed,
@@ -459,6 +484,7 @@ impl Tally {
                     m.expected.1,
                     m.read,
                     m.marks,
+                    m.grader_fills,
                     m.capture
                 );
             }
