@@ -61,6 +61,9 @@ pub struct SheetJudgement {
     /// The grader's sheet levels, when it exposes them: empty level, empty threshold, marked
     /// threshold, filled level.
     pub levels: Option<[f32; 4]>,
+    /// Every bubble's fill above the sheet's empty level, labelled with the style of the ink in
+    /// it (`empty` for none), when the grader exposes fills.
+    pub bubble_fills: Vec<(&'static str, f32)>,
 }
 
 fn same_labels(a: &[String], b: &[String]) -> bool {
@@ -93,6 +96,7 @@ pub fn judge(report: Option<&PageReport>, truth: &SheetTruth) -> SheetJudgement 
                 .collect(),
             fills: BTreeMap::new(),
             levels: None,
+            bubble_fills: Vec::new(),
         };
     };
     let code_matches = report
@@ -128,6 +132,7 @@ pub fn judge(report: Option<&PageReport>, truth: &SheetTruth) -> SheetJudgement 
         questions,
         fills: BTreeMap::new(),
         levels: None,
+        bubble_fills: Vec::new(),
     }
 }
 
@@ -257,6 +262,8 @@ pub struct Tally {
     pub misreads: Vec<Misread>,
     /// Sheets not identified locally or needing review, with reasons.
     pub sheet_problems: Vec<String>,
+    /// The grader's bubble fills above each sheet's empty level, by ink style.
+    pub fills_by_style: BTreeMap<String, Vec<f32>>,
 }
 
 impl Tally {
@@ -277,6 +284,12 @@ impl Tally {
             })
             .unwrap_or_else(|| "none".into());
         *self.identified_by.entry(by).or_default() += 1;
+        for (style, fill) in &j.bubble_fills {
+            self.fills_by_style
+                .entry((*style).to_string())
+                .or_default()
+                .push(*fill);
+        }
         let profile = truth.profile.name().to_string();
         let tags = truth.degradation.tags();
         let entry = self.review_by_profile.entry(profile.clone()).or_default();
@@ -451,6 +464,34 @@ impl Tally {
         let _ = writeln!(out, "by degradation tag:");
         for (k, c) in &self.by_tag {
             let _ = writeln!(out, "  {k:>13}: {}", c.line());
+        }
+        if !self.fills_by_style.is_empty() {
+            let _ = writeln!(
+                out,
+                "grader fill above the sheet's empty level, by ink in the bubble (percentiles):"
+            );
+            let _ = writeln!(
+                out,
+                "  {:>13}  {:>7} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6}",
+                "ink", "n", "min", "p0.1", "p1", "p50", "p99", "p99.9", "max"
+            );
+            for (k, v) in &self.fills_by_style {
+                let mut v = v.clone();
+                v.sort_by(f32::total_cmp);
+                let p = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+                let _ = writeln!(
+                    out,
+                    "  {k:>13}  {:>7} {:>6.3} {:>6.3} {:>6.3} {:>6.3} {:>6.3} {:>6.3} {:>6.3}",
+                    v.len(),
+                    p(0.0),
+                    p(0.001),
+                    p(0.01),
+                    p(0.5),
+                    p(0.99),
+                    p(0.999),
+                    p(1.0)
+                );
+            }
         }
         if !self.sheet_problems.is_empty() {
             let _ = writeln!(out, "sheets needing attention:");

@@ -111,6 +111,26 @@ pub fn grade_set(
                 .iter()
                 .map(|q| (q.question, q.fills.clone()))
                 .collect();
+            if let Some(page) = fx.bundle.page_by_code(&scan.truth.sheet_code) {
+                for (q, truth) in reading.questions.iter().zip(&scan.truth.questions) {
+                    let labels = page
+                        .layout
+                        .bubbles
+                        .iter()
+                        .filter(|b| b.question == q.question)
+                        .map(|b| b.choice.as_str());
+                    for (label, fill) in labels.zip(&q.fills) {
+                        let style = truth
+                            .marks
+                            .iter()
+                            .find(|m| m.choice == label)
+                            .map_or("empty", |m| m.spec.style.name());
+                        judgement
+                            .bubble_fills
+                            .push((style, fill - reading.empty_level));
+                    }
+                }
+            }
         }
         let perfect = !judgement.needs_review
             && judgement.right_identity
