@@ -77,10 +77,15 @@ pub fn identify(
         return found(s, IdentifiedBy::QrRxing);
     }
     // 3. Variants: a global (Otsu) binarisation, other scales, upside down.
+    let fine = qr_crop(image, &h, frame, 9.0, 1.0);
     let variants = [
         binarise(&crop),
+        // A pen stroke across the code: closing (max then min) removes dark lines thinner
+        // than the window while modules, wider, survive.
+        close(&crop, 2),
+        close(&fine, 3),
         qr_crop(image, &h, frame, 4.0, 1.0),
-        qr_crop(image, &h, frame, 9.0, 1.0),
+        fine,
         image::imageops::rotate180(&crop),
     ];
     for v in &variants {
@@ -211,6 +216,41 @@ pub fn bilinear(image: &GrayImage, x: f32, y: f32) -> u8 {
     let top = at(x0, y0) * (1.0 - fx) + at(x0 + 1, y0) * fx;
     let bottom = at(x0, y0 + 1) * (1.0 - fx) + at(x0 + 1, y0 + 1) * fx;
     (top * (1.0 - fy) + bottom * fy).round().clamp(0.0, 255.0) as u8
+}
+
+/// Grayscale closing with a square window of radius `r`: dark features narrower than 2r+1
+/// pixels turn to the surrounding light.
+pub fn close(image: &GrayImage, r: u32) -> GrayImage {
+    let dilated = filter(image, r, u8::max);
+    filter(&dilated, r, u8::min)
+}
+
+/// Separable square min/max filter.
+fn filter(image: &GrayImage, r: u32, pick: fn(u8, u8) -> u8) -> GrayImage {
+    let (w, h) = image.dimensions();
+    let mut tmp = image.clone();
+    for y in 0..h {
+        for x in 0..w {
+            let (a, b) = (x.saturating_sub(r), (x + r).min(w - 1));
+            let v = (a..=b)
+                .map(|xx| image.get_pixel(xx, y).0[0])
+                .reduce(pick)
+                .unwrap_or(255);
+            tmp.put_pixel(x, y, image::Luma([v]));
+        }
+    }
+    let mut out = tmp.clone();
+    for y in 0..h {
+        let (a, b) = (y.saturating_sub(r), (y + r).min(h - 1));
+        for x in 0..w {
+            let v = (a..=b)
+                .map(|yy| tmp.get_pixel(x, yy).0[0])
+                .reduce(pick)
+                .unwrap_or(255);
+            out.put_pixel(x, y, image::Luma([v]));
+        }
+    }
+    out
 }
 
 /// Otsu's global threshold, applied.

@@ -44,12 +44,16 @@ pub struct MarkReading {
     pub doubts: Vec<String>,
 }
 
-/// Thresholds as fractions of the way from the sheet's empty level to its filled level.
-const MARKED_AT: f32 = 0.36;
-const EMPTY_BELOW: f32 = 0.18;
-/// Least gap (in fill) between the empty level and either threshold, whatever the sheet.
-const MIN_MARKED_GAP: f32 = 0.20;
-const MIN_EMPTY_GAP: f32 = 0.09;
+/// A bubble at least this much darker than the sheet's empty level is marked. Measured on the
+/// simulator's pens and pencils (darkness added over the empty level): the weakest real marks
+/// (a pencil cross, light pencil, a tick) add 0.11–0.16, erasure residue at most 0.10, an
+/// untouched bubble under noise at most 0.08; pen fills add ~0.6.
+const MARKED_GAP: f32 = 0.135;
+/// A bubble less than this much darker than the empty level is empty; in between, uncertain.
+const EMPTY_GAP: f32 = 0.10;
+/// Noise widens the uncertain band: the empty threshold is at least this many robust standard
+/// deviations of the empty bubbles above their level.
+const EMPTY_SIGMAS: f32 = 5.0;
 /// Filled level assumed when a sheet has too few clear marks to measure its own.
 const DEFAULT_FILLED: f32 = 0.85;
 
@@ -84,9 +88,13 @@ pub fn read_marks(image: &GrayImage, h: &Homography, layout: &PageLayout) -> Mar
     } else {
         DEFAULT_FILLED.max(empty + 0.3)
     };
-    let range = filled - empty;
-    let marked_threshold = empty + (MARKED_AT * range).max(MIN_MARKED_GAP);
-    let empty_threshold = empty + (EMPTY_BELOW * range).max(MIN_EMPTY_GAP);
+    // Robust spread of the empty bubbles (those below the 60th percentile).
+    let lower = &sorted[..(sorted.len() * 6 / 10).max(1).min(sorted.len())];
+    let mut dev: Vec<f32> = lower.iter().map(|f| (f - empty).abs()).collect();
+    dev.sort_by(f32::total_cmp);
+    let sigma = 1.4826 * percentile(&dev, 0.5);
+    let empty_threshold = empty + EMPTY_GAP.max(EMPTY_SIGMAS * sigma);
+    let marked_threshold = (empty + MARKED_GAP).max(empty_threshold + 0.03);
     let mut doubts = Vec::new();
     if empty > 0.4 {
         doubts.push(format!(

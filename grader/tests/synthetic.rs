@@ -209,14 +209,16 @@ fn degrade(src: &GrayImage, deg: f64, scale: f64, keystone: f64, quarter: u32) -
         let k = 1.0 - keystone * (1.0 - y / h);
         let (dx, dy) = (dx * k, dy);
         (
-            w / 2.0 + scale * (c * dx - s * dy) + 15.0,
-            h / 2.0 + scale * (s * dx + c * dy) - 10.0,
+            W * w / 2.0 + scale * (c * dx - s * dy) + 15.0,
+            W * h / 2.0 + scale * (s * dx + c * dy) - 10.0,
         )
     };
+    // The scanner bed is a little larger than the page, so a skewed page keeps its corners.
+    const W: f64 = 1.08;
     let corners = [(0.0, 0.0), (w, 0.0), (w, h), (0.0, h)];
     let to = corners.map(|(x, y)| map(x, y));
     let inv = Homography::from_points(&to, &corners).expect("inverse");
-    let mut out = warp(src, &inv, src.width(), src.height());
+    let mut out = warp(src, &inv, (w * W) as u32, (h * W) as u32);
     for _ in 0..quarter {
         out = image::imageops::rotate90(&out);
     }
