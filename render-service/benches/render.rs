@@ -40,7 +40,24 @@ fn main() {
             .collect()
     };
 
-    // Warm up (font parsing is cached per process).
+    // Memory for a big bundle, alone in its process (peak RSS is per process):
+    // GABARITO_BENCH_SHEETS=10000 cargo bench -p render-service --bench render
+    if let Some(n) = std::env::var("GABARITO_BENCH_SHEETS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        let c0 = thread_cpu_seconds();
+        let big = render_bundle_seeded(&exam, Some(&roster(n)), 1, 9).expect("render");
+        println!(
+            "{n} sheets: {} bytes, {:.3} ms CPU per page, peak RSS {} MiB",
+            big.pdf.len(),
+            (thread_cpu_seconds() - c0) / n as f64 * 1e3,
+            peak_rss_kib() / 1024
+        );
+        return;
+    }
+
+    // Warm up.
     let _ = render_bundle_seeded(&exam, Some(&roster(10)), 1, 1).expect("render");
 
     let small_n = 40;

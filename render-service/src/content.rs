@@ -82,6 +82,30 @@ impl Content {
         self.op("c");
     }
 
+    /// Saves the graphics state and moves the origin to layout point (`x`, `y`): until
+    /// [`Content::pop`], `pdf_*` coordinates are relative to it (y still up).
+    pub(crate) fn push_translate(&mut self, x: f32, y: f32) {
+        self.buf.extend_from_slice(b"q 1 0 0 1 ");
+        self.num(x);
+        self.num(self.pdf_y(y));
+        self.op("cm");
+    }
+
+    /// Restores the graphics state saved by [`Content::push_translate`].
+    pub(crate) fn pop(&mut self) {
+        self.op("Q");
+    }
+
+    /// Strokes a circle (four cubic Béziers) centred on layout point (`cx`, `cy`), drawn in
+    /// its own translated coordinates so that equal circles are equal bytes (see
+    /// [`crate::fonts::Fonts::draw`]).
+    pub(crate) fn stroke_circle_at(&mut self, cx: f32, cy: f32, r: f32) {
+        self.push_translate(cx, cy);
+        self.pdf_circle(0.0, 0.0, r);
+        self.stroke();
+        self.pop();
+    }
+
     /// Starts a subpath at a layout point.
     pub(crate) fn move_to(&mut self, x: f32, y: f32) {
         self.pdf_move_to(x, self.pdf_y(y));
@@ -107,7 +131,11 @@ impl Content {
 
     /// Appends a circle subpath of four cubic Béziers, counter-clockwise in PDF space.
     pub(crate) fn circle(&mut self, cx: f32, cy: f32, r: f32) {
-        let cy = self.pdf_y(cy);
+        self.pdf_circle(cx, self.pdf_y(cy), r);
+    }
+
+    /// [`Content::circle`] with a PDF-space centre.
+    fn pdf_circle(&mut self, cx: f32, cy: f32, r: f32) {
         let k = CIRCLE_K * r;
         self.pdf_move_to(cx + r, cy);
         self.pdf_curve_to((cx + r, cy + k), (cx + k, cy + r), (cx, cy + r));

@@ -50,6 +50,14 @@ pub enum RenderError {
     /// A roster was given, but it lists nobody.
     #[error("the roster lists no student")]
     EmptyRoster,
+    /// A roster entry cannot be printed or told apart (`index` from 0, in roster order).
+    #[error("roster entry {index}: {message}")]
+    Roster {
+        /// Position in the roster, from 0.
+        index: usize,
+        /// What is wrong.
+        message: String,
+    },
     /// Anonymous bundles need at least one copy.
     #[error("copies must be at least 1 when there is no roster")]
     NoCopies,
@@ -76,7 +84,8 @@ pub fn render_bundle(
     render_bundle_with_rng(exam, roster, copies, &mut rand::rng())
 }
 
-/// [`render_bundle`] with reproducible sheet codes: the same seed gives the same bundle.
+/// [`render_bundle`] with reproducible sheet codes: the same seed gives the same codes, hence the
+/// same manifest and the same pages (only the PDF's creation date differs).
 pub fn render_bundle_seeded(
     exam: &Exam,
     roster: Option<&[Student]>,
@@ -105,6 +114,14 @@ pub fn render_bundle_with_rng<R: rand::Rng + ?Sized>(
     let fonts = Fonts::load()?;
 
     let mut doc = PdfDocument::new(&exam.title);
+    let info = &mut doc.metadata.info;
+    info.creator = "Gabarito render-service".into();
+    info.producer = "Gabarito render-service (printpdf)".into();
+    info.subject = exam.subject.clone();
+    let now = printpdf::OffsetDateTime::now();
+    info.creation_date = now;
+    info.modification_date = now;
+    info.metadata_date = now;
     let [regular, bold, mono_bold] = bundle_fonts(&sheets)?;
     let ids = FontIds {
         regular: doc.add_font(&regular),
@@ -188,14 +205,17 @@ fn plan_sheets<'a>(
     match roster {
         Some([]) => Err(RenderError::EmptyRoster),
         Some(_) if copies != 1 => Err(RenderError::CopiesWithRoster),
-        Some(students) => Ok(students
-            .iter()
-            .enumerate()
-            .map(|(i, s)| SheetPlan {
-                student: Some(s),
-                version: version(i),
-            })
-            .collect()),
+        Some(students) => {
+            check_roster(students)?;
+            Ok(students
+                .iter()
+                .enumerate()
+                .map(|(i, s)| SheetPlan {
+                    student: Some(s),
+                    version: version(i),
+                })
+                .collect())
+        }
         None if copies == 0 => Err(RenderError::NoCopies),
         None => Ok((0..copies)
             .map(|i| SheetPlan {
@@ -204,6 +224,27 @@ fn plan_sheets<'a>(
             })
             .collect()),
     }
+}
+
+/// What [`shared::read_roster`] guarantees, checked again for rosters built in code: every
+/// student has an id and a name, and no id appears twice (the manifest maps codes to ids).
+fn check_roster(students: &[Student]) -> Result<(), RenderError> {
+    let mut ids = HashSet::new();
+    for (index, s) in students.iter().enumerate() {
+        let problem = if s.student_id.trim().is_empty() {
+            Some("student_id is empty".to_string())
+        } else if s.name.trim().is_empty() {
+            Some("name is empty".to_string())
+        } else if !ids.insert(s.student_id.as_str()) {
+            Some(format!("student_id {:?} appears twice", s.student_id))
+        } else {
+            None
+        };
+        if let Some(message) = problem {
+            return Err(RenderError::Roster { index, message });
+        }
+    }
+    Ok(())
 }
 
 /// The embedded fonts as printpdf wants them: each subset to the characters this bundle's real

@@ -125,12 +125,6 @@ fn corner_marks(c: &mut Content, layout: &PageLayout) {
     c.fill_even_odd();
 }
 
-/// Writes `text` as filled outlines; the caller has set the fill grey.
-fn text(c: &mut Content, fonts: &Fonts, style: Style, text: &str, size: f32, x: f32, y: f32) {
-    fonts.outline(c, style, text, size, x, y);
-    c.fill();
-}
-
 fn header(c: &mut Content, fonts: &Fonts, exam: &Exam, labels: &Labels, rect: &Rect) {
     let cells = HeaderCells::of(rect);
     let lines = [
@@ -172,7 +166,7 @@ fn header(c: &mut Content, fonts: &Fonts, exam: &Exam, labels: &Labels, rect: &R
         }
         let (line, size) = fonts.fit(style, &line, size, 6.0, cells.width);
         c.fill_gray(gray);
-        text(c, fonts, style, &line, size, cells.x, baseline);
+        fonts.draw(c, style, &line, size, cells.x, baseline);
     }
 
     c.stroke_gray(FRAME_GRAY);
@@ -195,7 +189,7 @@ fn header(c: &mut Content, fonts: &Fonts, exam: &Exam, labels: &Labels, rect: &R
         (&cells.signature, labels.signature),
         (&cells.version, labels.version),
     ] {
-        fonts.outline(
+        fonts.draw(
             c,
             Style::Regular,
             label,
@@ -204,7 +198,6 @@ fn header(c: &mut Content, fonts: &Fonts, exam: &Exam, labels: &Labels, rect: &R
             cell.y + 2.5 + LABEL_SIZE,
         );
     }
-    c.fill();
 }
 
 /// One example bubble: its outline and the pen mark `kind` on it.
@@ -237,13 +230,12 @@ fn instructions(c: &mut Content, fonts: &Fonts, labels: &Labels, rect: &Rect) {
     for (i, line) in labels.instructions.iter().enumerate() {
         let (line, line_size) = fonts.fit(Style::Regular, line, size, 5.0, text_width);
         let baseline = cy + cap / 2.0 + (i as f32 - 0.5) * 10.0;
-        fonts.outline(c, Style::Regular, &line, line_size, rect.x + 6.0, baseline);
+        fonts.draw(c, Style::Regular, &line, line_size, rect.x + 6.0, baseline);
     }
     let baseline = cy + fonts.cap_height(Style::Bold, size) / 2.0;
-    fonts.outline(c, Style::Bold, labels.correct, size, examples_x, baseline);
+    fonts.draw(c, Style::Bold, labels.correct, size, examples_x, baseline);
     let wrong_x = examples_x + correct_w + 4.0 + pitch + 10.0;
-    fonts.outline(c, Style::Bold, labels.wrong, size, wrong_x, baseline);
-    c.fill();
+    fonts.draw(c, Style::Bold, labels.wrong, size, wrong_x, baseline);
 
     let first = examples_x + correct_w + 4.0 + pitch / 2.0;
     let wrong_first = wrong_x + wrong_w + 4.0 + pitch / 2.0;
@@ -265,7 +257,6 @@ fn instructions(c: &mut Content, fonts: &Fonts, labels: &Labels, rect: &Rect) {
         let letter = ["A", "B", "C", "D"][i];
         letter_in_bubble(c, fonts, letter, x, cy);
     }
-    c.fill();
     // The pen marks.
     c.fill_gray(0.08);
     c.stroke_gray(0.08);
@@ -302,7 +293,7 @@ fn instructions(c: &mut Content, fonts: &Fonts, labels: &Labels, rect: &Rect) {
 fn letter_in_bubble(c: &mut Content, fonts: &Fonts, letter: &str, x: f32, y: f32) {
     let w = fonts.width(Style::Regular, letter, LETTER_SIZE);
     let cap = fonts.cap_height(Style::Regular, LETTER_SIZE);
-    fonts.outline(
+    fonts.draw(
         c,
         Style::Regular,
         letter,
@@ -322,7 +313,7 @@ fn student_number_grid(c: &mut Content, fonts: &Fonts, labels: &Labels, layout: 
     let title_baseline = first_box.y - 4.0;
     c.fill_gray(0.0);
     let title_w = fonts.width(Style::Bold, labels.student_number, 7.0);
-    fonts.outline(
+    fonts.draw(
         c,
         Style::Bold,
         labels.student_number,
@@ -330,9 +321,8 @@ fn student_number_grid(c: &mut Content, fonts: &Fonts, labels: &Labels, layout: 
         first_box.x,
         title_baseline,
     );
-    c.fill();
     c.fill_gray(LABEL_GRAY);
-    fonts.outline(
+    fonts.draw(
         c,
         Style::Regular,
         labels.student_number_hint,
@@ -340,7 +330,6 @@ fn student_number_grid(c: &mut Content, fonts: &Fonts, labels: &Labels, layout: 
         first_box.x + title_w + 6.0,
         title_baseline,
     );
-    c.fill();
 
     c.stroke_gray(FRAME_GRAY);
     c.line_width(0.6);
@@ -351,14 +340,12 @@ fn student_number_grid(c: &mut Content, fonts: &Fonts, labels: &Labels, layout: 
     c.stroke_gray(0.0);
     c.line_width(BUBBLE_STROKE);
     for b in &layout.student_number_bubbles {
-        c.circle(b.x, b.y, b.r);
+        c.stroke_circle_at(b.x, b.y, b.r);
     }
-    c.stroke();
     c.fill_gray(LETTER_GRAY);
     for b in &layout.student_number_bubbles {
         letter_in_bubble(c, fonts, &b.value.to_string(), b.x, b.y);
     }
-    c.fill();
 }
 
 fn questions(c: &mut Content, fonts: &Fonts, layout: &PageLayout) {
@@ -367,7 +354,7 @@ fn questions(c: &mut Content, fonts: &Fonts, layout: &PageLayout) {
     for label in &layout.question_labels {
         let number = label.question.to_string();
         let w = fonts.width(Style::Bold, &number, NUMBER_SIZE);
-        fonts.outline(
+        fonts.draw(
             c,
             Style::Bold,
             &number,
@@ -376,18 +363,15 @@ fn questions(c: &mut Content, fonts: &Fonts, layout: &PageLayout) {
             label.y + cap / 2.0,
         );
     }
-    c.fill();
     c.stroke_gray(0.0);
     c.line_width(BUBBLE_STROKE);
     for b in &layout.bubbles {
-        c.circle(b.x, b.y, b.r);
+        c.stroke_circle_at(b.x, b.y, b.r);
     }
-    c.stroke();
     c.fill_gray(LETTER_GRAY);
     for b in &layout.bubbles {
         letter_in_bubble(c, fonts, &b.choice, b.x, b.y);
     }
-    c.fill();
 }
 
 fn footer(c: &mut Content, fonts: &Fonts, labels: &Labels, input: &TemplateInput<'_>) {
@@ -401,9 +385,8 @@ fn footer(c: &mut Content, fonts: &Fonts, labels: &Labels, input: &TemplateInput
     let mark = &layout.corner_marks[3];
     let baseline = mark.y + mark.size / 2.0 + fonts.cap_height(Style::Regular, size) / 2.0;
     c.fill_gray(0.4);
-    text(
+    fonts.draw(
         c,
-        fonts,
         Style::Regular,
         &line,
         size,

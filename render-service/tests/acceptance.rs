@@ -58,6 +58,36 @@ fn example_bundle_has_a_page_per_student_with_name_and_text_id() {
         let id = page.student_id.as_deref().expect("student id");
         assert!(text.contains(id), "page {}: {id}", page.pdf_page);
     }
+    // The printed code sits inside the manifest's text_id box (where OCR will look), and the
+    // student's details inside the header band.
+    let words = common::pdftotext_words(&pdf);
+    assert_eq!(words.len(), 40);
+    for (page, words) in bundle.manifest.pages.iter().zip(&words) {
+        let inside = |w: &common::Word, r: &shared::layout::Rect| {
+            w.x_min >= r.x - 0.5
+                && w.x_max <= r.x + r.width + 0.5
+                && w.y_min >= r.y - 0.5
+                && w.y_max <= r.y + r.height + 0.5
+        };
+        let printed = page.sheet_code.printed();
+        let code = words
+            .iter()
+            .find(|w| w.text == printed)
+            .unwrap_or_else(|| panic!("page {}: no word {printed}", page.pdf_page));
+        assert!(
+            inside(code, &page.layout.text_id),
+            "page {}: {code:?} outside {:?}",
+            page.pdf_page,
+            page.layout.text_id
+        );
+        for w in words.iter().filter(|w| w.text != printed) {
+            assert!(
+                inside(w, &page.layout.header),
+                "page {}: {w:?} outside the header",
+                page.pdf_page
+            );
+        }
+    }
     // Versions alternate in roster order.
     for (i, page) in bundle.manifest.pages.iter().enumerate() {
         assert_eq!(page.version, ["A", "B"][i % 2]);
@@ -70,47 +100,36 @@ fn every_qr_decodes_and_every_bubble_is_on_its_circle_at_150_and_300_dpi() {
     let bundle = example_bundle();
     let dir = tempfile::tempdir().expect("tempdir");
     let pdf = write_pdf(&bundle, dir.path());
-    for dpi in [150u32, 300] {
-        let pages = rasterise(&pdf, dpi, dir.path());
+    let t0 = std::time::Instant::now();
+    // Both resolutions rasterise at once: pdftoppm is most of this test's time.
+    let rasters: Vec<(u32, Vec<common::Gray>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = [150u32, 300]
+            .into_iter()
+            .map(|dpi| {
+                let (pdf, dir) = (&pdf, dir.path());
+                scope.spawn(move || (dpi, rasterise(pdf, dpi, dir)))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("rasterise"))
+            .collect()
+    });
+    eprintln!("rasterised in {:.1} s", t0.elapsed().as_secs_f64());
+    for (dpi, pages) in &rasters {
+        let t1 = std::time::Instant::now();
+        let dpi = *dpi;
         assert_eq!(pages.len(), 40, "{dpi} dpi");
-        let results: Vec<(usize, f32, f32)> = std::thread::scope(|scope| {
+        let results: Vec<PageFigures> = std::thread::scope(|scope| {
             let handles: Vec<_> = pages
                 .chunks(20)
                 .zip(bundle.manifest.pages.chunks(20))
                 .map(|(imgs, metas)| {
                     scope.spawn(move || {
-                        let mut worst = Vec::new();
-                        for (img, meta) in imgs.iter().zip(metas) {
-                            let decoded = decode_qr(img, &meta.layout.qr, dpi);
-                            assert_eq!(
-                                decoded.as_deref(),
-                                Some(meta.sheet_code.qr_payload().as_str()),
-                                "page {} at {dpi} dpi",
-                                meta.pdf_page
-                            );
-                            let mut page_worst = (0.0f32, 1.0f32);
-                            for b in &meta.layout.bubbles {
-                                let (off, dark) = circle_offset_mm(img, dpi, b.x, b.y, b.r);
-                                assert!(
-                                    off < 0.25,
-                                    "page {} q{} {} at {dpi} dpi: circle {off:.3} mm off",
-                                    meta.pdf_page,
-                                    b.question,
-                                    b.choice
-                                );
-                                // The circle is really there, not a blank spot.
-                                assert!(
-                                    dark > 0.25,
-                                    "page {} q{} {}: ring darkness {dark}",
-                                    meta.pdf_page,
-                                    b.question,
-                                    b.choice
-                                );
-                                page_worst = (page_worst.0.max(off), page_worst.1.min(dark));
-                            }
-                            worst.push((meta.pdf_page as usize, page_worst.0, page_worst.1));
-                        }
-                        worst
+                        imgs.iter()
+                            .zip(metas)
+                            .map(|(img, meta)| check_page(img, meta, dpi))
+                            .collect::<Vec<_>>()
                     })
                 })
                 .collect();
@@ -119,10 +138,62 @@ fn every_qr_decodes_and_every_bubble_is_on_its_circle_at_150_and_300_dpi() {
                 .flat_map(|h| h.join().expect("worker"))
                 .collect()
         });
-        let max_off = results.iter().map(|r| r.1).fold(0.0, f32::max);
-        let min_dark = results.iter().map(|r| r.2).fold(1.0, f32::min);
-        eprintln!("{dpi} dpi: worst bubble offset {max_off:.3} mm, faintest ring {min_dark:.2}");
+        let worst = |f: fn(&PageFigures) -> f32| results.iter().map(f).fold(0.0, f32::max);
+        eprintln!(
+            "{dpi} dpi: worst bubble offset {:.3} mm, faintest ring {:.2}, darkest blank bubble \
+             inside: mean {:.3}, pixel {:.2}",
+            worst(|p| p.max_offset_mm),
+            results.iter().map(|p| p.min_ring).fold(1.0, f32::min),
+            worst(|p| p.max_blank_mean),
+            worst(|p| p.max_blank_pixel),
+        );
+        eprintln!("checked in {:.1} s", t1.elapsed().as_secs_f64());
     }
+}
+
+/// What one page measured.
+struct PageFigures {
+    max_offset_mm: f32,
+    min_ring: f32,
+    max_blank_mean: f32,
+    max_blank_pixel: f32,
+}
+
+fn check_page(img: &common::Gray, meta: &shared::BundlePage, dpi: u32) -> PageFigures {
+    let decoded = decode_qr(img, &meta.layout.qr, dpi);
+    assert_eq!(
+        decoded.as_deref(),
+        Some(meta.sheet_code.qr_payload().as_str()),
+        "page {} at {dpi} dpi",
+        meta.pdf_page
+    );
+    let mut figures = PageFigures {
+        max_offset_mm: 0.0,
+        min_ring: 1.0,
+        max_blank_mean: 0.0,
+        max_blank_pixel: 0.0,
+    };
+    for b in &meta.layout.bubbles {
+        let at = format!(
+            "page {} q{} {} at {dpi} dpi",
+            meta.pdf_page, b.question, b.choice
+        );
+        let (off, ring) = circle_offset_mm(img, dpi, b.x, b.y, b.r);
+        assert!(off < 0.25, "{at}: circle {off:.3} mm off");
+        // The circle is really there, not a blank spot.
+        assert!(ring > 0.25, "{at}: ring darkness {ring}");
+        // An empty bubble must not look marked: its faint letter stays light.
+        let (mean, pixel) = common::inside_darkness(img, dpi, b.x, b.y, b.r - 1.0);
+        assert!(
+            mean < 0.10 && pixel < 0.36,
+            "{at}: blank bubble mean {mean}, pixel {pixel}"
+        );
+        figures.max_offset_mm = figures.max_offset_mm.max(off);
+        figures.min_ring = figures.min_ring.min(ring);
+        figures.max_blank_mean = figures.max_blank_mean.max(mean);
+        figures.max_blank_pixel = figures.max_blank_pixel.max(pixel);
+    }
+    figures
 }
 
 #[test]

@@ -180,15 +180,25 @@ fn decode_rxing(img: &Gray) -> Option<String> {
     .map(|r| r.getText().to_string())
 }
 
+/// Points on the unit circle where a ring's darkness is sampled.
+fn unit_circle() -> &'static [(f32, f32); 48] {
+    static TABLE: std::sync::OnceLock<[(f32, f32); 48]> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        std::array::from_fn(|i| {
+            let a = i as f32 * std::f32::consts::TAU / 48.0;
+            (a.cos(), a.sin())
+        })
+    })
+}
+
 /// Mean darkness along the circle of radius `r` (pixels) around (`cx`, `cy`) (pixels).
 fn ring_darkness(img: &Gray, cx: f32, cy: f32, r: f32) -> f32 {
-    const SAMPLES: usize = 48;
-    let mut sum = 0.0;
-    for i in 0..SAMPLES {
-        let a = i as f32 * std::f32::consts::TAU / SAMPLES as f32;
-        sum += img.darkness(cx + r * a.cos(), cy + r * a.sin());
-    }
-    sum / SAMPLES as f32
+    let table = unit_circle();
+    let sum: f32 = table
+        .iter()
+        .map(|&(c, s)| img.darkness(cx + r * c, cy + r * s))
+        .sum();
+    sum / table.len() as f32
 }
 
 /// How far (mm) the printed circle is from where the manifest says: searches centre offsets
@@ -218,4 +228,72 @@ pub fn circle_offset_mm(img: &Gray, dpi: u32, x: f32, y: f32, r: f32) -> (f32, f
     let coarse = (best.0, best.1);
     search(coarse, 0.02, 5, &mut best);
     (best.0.hypot(best.1), best.2)
+}
+
+/// Mean and largest darkness of the pixels whose centres lie within `r` points of the point
+/// (`x`, `y`) (points), on a page rasterised at `dpi`.
+pub fn inside_darkness(img: &Gray, dpi: u32, x: f32, y: f32, r: f32) -> (f32, f32) {
+    let s = dpi as f32 / 72.0;
+    let (cx, cy, rp) = (x * s, y * s, r * s);
+    let (mut sum, mut n, mut max) = (0.0, 0usize, 0.0f32);
+    let (y0, y1) = ((cy - rp).floor() as usize, (cy + rp).ceil() as usize);
+    let (x0, x1) = ((cx - rp).floor() as usize, (cx + rp).ceil() as usize);
+    for py in y0..=y1.min(img.height - 1) {
+        for px in x0..=x1.min(img.width - 1) {
+            let (dx, dy) = (px as f32 + 0.5 - cx, py as f32 + 0.5 - cy);
+            if dx * dx + dy * dy <= rp * rp {
+                let d = 1.0 - f32::from(img.pixels[py * img.width + px]) / 255.0;
+                sum += d;
+                n += 1;
+                max = max.max(d);
+            }
+        }
+    }
+    (sum / n.max(1) as f32, max)
+}
+
+/// A word of the text layer with its box (points, top-left origin), from `pdftotext -bbox`.
+#[derive(Debug, Clone)]
+pub struct Word {
+    pub text: String,
+    pub x_min: f32,
+    pub y_min: f32,
+    pub x_max: f32,
+    pub y_max: f32,
+}
+
+/// The words of every page, with their boxes.
+pub fn pdftotext_words(pdf: &Path) -> Vec<Vec<Word>> {
+    let html = poppler("pdftotext", &["-bbox", pdf.to_str().expect("path"), "-"]);
+    let attr = |line: &str, name: &str| -> f32 {
+        let key = format!("{name}=\"");
+        let start = line.find(&key).expect("attribute") + key.len();
+        let end = start + line[start..].find('"').expect("closing quote");
+        line[start..end].parse().expect("number")
+    };
+    let mut pages = Vec::new();
+    for line in html.lines().map(str::trim) {
+        if line.starts_with("<page ") {
+            pages.push(Vec::new());
+        } else if line.starts_with("<word ") {
+            let text = line
+                .split_once('>')
+                .and_then(|(_, rest)| rest.strip_suffix("</word>"))
+                .expect("word text")
+                .replace("&amp;", "&")
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&quot;", "\"");
+            if let Some(page) = pages.last_mut() {
+                page.push(Word {
+                    text,
+                    x_min: attr(line, "xMin"),
+                    y_min: attr(line, "yMin"),
+                    x_max: attr(line, "xMax"),
+                    y_max: attr(line, "yMax"),
+                });
+            }
+        }
+    }
+    pages
 }
