@@ -71,14 +71,15 @@ pub fn align(image: &GrayImage, frames: &[PageFrame]) -> Result<Alignment, Align
         (image.width() - region, image.height() - region),
         (0, image.height() - region),
     ];
-    let mut found: Vec<MarkBlob> = Vec::with_capacity(4);
+    let mut candidates: Vec<Vec<MarkBlob>> = Vec::with_capacity(4);
     let mut missing = Vec::new();
     for (k, &(x0, y0)) in corners.iter().enumerate() {
         let corner = [(0.0, 0.0), (w, 0.0), (w, h), (0.0, h)][k];
-        match find_mark(image, x0, y0, region, mark_px, corner) {
-            Some(b) => found.push(b),
-            None => missing.push(["top-left", "top-right", "bottom-right", "bottom-left"][k]),
+        let c = find_marks(image, x0, y0, region, mark_px, corner);
+        if c.is_empty() {
+            missing.push(["top-left", "top-right", "bottom-right", "bottom-left"][k]);
         }
+        candidates.push(c);
     }
     if !missing.is_empty() {
         return Err(AlignError::NoMarks(format!(
@@ -86,6 +87,24 @@ pub fn align(image: &GrayImage, frames: &[PageFrame]) -> Result<Alignment, Align
             missing.join(", ")
         )));
     }
+    // The four candidates (one per corner) that best form the page's rectangle; nearer the
+    // corners wins ties.
+    let mut best: Option<(f32, [MarkBlob; 4])> = None;
+    for (i0, a) in candidates[0].iter().enumerate() {
+        for (i1, b) in candidates[1].iter().enumerate() {
+            for (i2, c) in candidates[2].iter().enumerate() {
+                for (i3, d) in candidates[3].iter().enumerate() {
+                    let e = shape_error([a, b, c, d], frames) + 0.01 * (i0 + i1 + i2 + i3) as f32;
+                    if best.as_ref().is_none_or(|(be, _)| e < *be) {
+                        best = Some((e, [*a, *b, *c, *d]));
+                    }
+                }
+            }
+        }
+    }
+    let Some((_, found)) = best else {
+        return Err(AlignError::NoMarks("no corner marks".into()));
+    };
     let mut doubts = Vec::new();
     // The hollow mark: clearly lighter in its centre than the three others.
     let mut order: Vec<usize> = (0..4).collect();
@@ -186,36 +205,40 @@ impl Integral {
     }
 }
 
-/// Searches the `size`×`size` region at (`x0`, `y0`) for a corner mark of about `mark_px`
-/// pixels, preferring the candidate nearest the image corner `corner`.
-fn find_mark(
+/// Searches the `size`×`size` region at (`x0`, `y0`) for corner-mark candidates of about
+/// `mark_px` pixels, nearest the image corner `corner` first (at most [`MAX_CANDIDATES`]).
+fn find_marks(
     image: &GrayImage,
     x0: u32,
     y0: u32,
     size: u32,
     mark_px: f32,
     corner: (f32, f32),
-) -> Option<MarkBlob> {
-    let n = size as usize;
-    let integral = Integral::new(image, x0, y0, size, size);
-    let src = image.as_raw();
-    let iw = image.width() as usize;
+) -> Vec<MarkBlob> {
+    // Search at half resolution when marks are large enough (a quarter of the pixels); the
+    // centre is then measured at full resolution.
+    let f: u32 = if mark_px >= 16.0 { 2 } else { 1 };
+    let n = (size / f) as usize;
+    let small = downsample_region(image, x0, y0, n as u32, f);
+    let mark_px = mark_px / f as f32;
+    let integral = Integral::new(&small, 0, 0, n as u32, n as u32);
+    let src = small.as_raw();
     // Local mean over a window ~3 marks wide: a mark pixel is well below it, paper is not.
     let r = ((mark_px * 1.5).round() as usize).max(4);
     let mut dark = vec![false; n * n];
     for y in 0..n {
         let (ya, yb) = (y.saturating_sub(r), (y + r + 1).min(n));
-        let row = &src[(y0 as usize + y) * iw + x0 as usize..][..n];
+        let row = &src[y * n..][..n];
         for x in 0..n {
             let (xa, xb) = (x.saturating_sub(r), (x + r + 1).min(n));
             let area = ((yb - ya) * (xb - xa)) as u32;
             let mean = integral.sum(xa, ya, xb, yb) / area.max(1);
-            // Dark: at least 20% below the local mean and below mid-gray-ish of it.
+            // Dark: at least 20% below the local mean.
             dark[y * n + x] = u32::from(row[x]) * 10 < mean * 8;
         }
     }
     let blobs = components(&dark, n, n);
-    let mut best: Option<(f32, MarkBlob)> = None;
+    let mut found: Vec<(f32, MarkBlob)> = Vec::new();
     for b in blobs {
         let (bw, bh) = ((b.x1 - b.x0 + 1) as f32, (b.y1 - b.y0 + 1) as f32);
         let side = (bw * bh).sqrt();
@@ -233,6 +256,7 @@ fn find_mark(
             || (y0 == 0 && b.y0 == 0)
             || (x0 + size == image.width() && b.x1 == n - 1)
             || (y0 + size == image.height() && b.y1 == n - 1);
+        let fu = f as usize;
         if touches_edge {
             continue;
         }
@@ -256,17 +280,70 @@ fn find_mark(
         }
         let blob = measure(
             image,
-            x0 as usize + b.x0,
-            y0 as usize + b.y0,
-            bw as usize,
-            bh as usize,
+            x0 as usize + b.x0 * fu,
+            y0 as usize + b.y0 * fu,
+            bw as usize * fu,
+            bh as usize * fu,
         );
         let dist = ((blob.x - corner.0).powi(2) + (blob.y - corner.1).powi(2)).sqrt();
-        if best.as_ref().is_none_or(|(d, _)| dist < *d) {
-            best = Some((dist, blob));
+        found.push((dist, blob));
+    }
+    found.sort_by(|a, b| a.0.total_cmp(&b.0));
+    found.truncate(MAX_CANDIDATES);
+    found.into_iter().map(|(_, b)| b).collect()
+}
+
+/// Candidates kept per image corner.
+const MAX_CANDIDATES: usize = 4;
+
+/// How badly four marks (image corners TL, TR, BR, BL) fit a page: proportions against the
+/// closest frame, opposite sides (keystone up to ~8% keeps them within 20%), equal mark sizes.
+fn shape_error(q: [&MarkBlob; 4], frames: &[PageFrame]) -> f32 {
+    let p = q.map(|b| (b.x, b.y));
+    let d = |a: (f32, f32), b: (f32, f32)| ((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)).sqrt();
+    let (top, bottom) = (d(p[0], p[1]), d(p[3], p[2]));
+    let (left, right) = (d(p[0], p[3]), d(p[1], p[2]));
+    if top.min(bottom).min(left).min(right) < 1.0 {
+        return f32::MAX;
+    }
+    let sides = (top / bottom).ln().abs() + (left / right).ln().abs();
+    // The page may be portrait or landscape in the image: compare with both.
+    let seen = (top + bottom) / (left + right);
+    let ratio = frames
+        .iter()
+        .map(|f| {
+            let c = f.mark_centres();
+            let expected = (c[1].0 - c[0].0) / (c[3].1 - c[0].1).max(1.0);
+            (seen / expected - 1.0)
+                .abs()
+                .min((seen * expected - 1.0).abs())
+        })
+        .fold(f32::MAX, f32::min);
+    let sizes = q.map(|b| b.side);
+    let (lo, hi) = sizes
+        .iter()
+        .fold((f32::MAX, 0.0f32), |(lo, hi), &s| (lo.min(s), hi.max(s)));
+    ratio * 2.0 + sides + (hi / lo.max(1.0)).ln()
+}
+
+/// The `n`×`n` region at (`x0`, `y0`) reduced by `f` (box average).
+fn downsample_region(image: &GrayImage, x0: u32, y0: u32, n: u32, f: u32) -> GrayImage {
+    let iw = image.width() as usize;
+    let src = image.as_raw();
+    let (n, f) = (n as usize, f as usize);
+    let mut out = vec![0u8; n * n];
+    let area = (f * f) as u32;
+    for y in 0..n {
+        for x in 0..n {
+            let mut acc = 0u32;
+            for dy in 0..f {
+                let row = (y0 as usize + y * f + dy) * iw + x0 as usize + x * f;
+                acc += src[row..row + f].iter().map(|&v| u32::from(v)).sum::<u32>();
+            }
+            out[y * n + x] = (acc / area) as u8;
         }
     }
-    best.map(|(_, b)| b)
+    GrayImage::from_raw(n as u32, n as u32, out).unwrap_or_else(|| GrayImage::new(1, 1))
 }
 
 /// Darkness-weighted centre and hollowness of the blob whose bounding box is given (image

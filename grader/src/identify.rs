@@ -70,11 +70,12 @@ pub fn identify(
 
     // 1–2. The expected region, upright, at a comfortable module size.
     let crop = qr_crop(image, &h, frame, MODULE_PX, 1.0);
-    if let Some(s) = check(rqrr_decode(&crop)) {
-        return found(s, IdentifiedBy::QrRqrr);
-    }
+    // rxing first: on crops it reads more codes than rqrr and in a fraction of the time.
     if let Some(s) = check(rxing_decode(&crop)) {
         return found(s, IdentifiedBy::QrRxing);
+    }
+    if let Some(s) = check(rqrr_decode(&crop)) {
+        return found(s, IdentifiedBy::QrRqrr);
     }
     // 3. Variants: a global (Otsu) binarisation, other scales, upside down.
     let fine = qr_crop(image, &h, frame, 9.0, 1.0);
@@ -215,7 +216,8 @@ pub fn bilinear(image: &GrayImage, x: f32, y: f32) -> u8 {
     let at = |xx: i64, yy: i64| f32::from(raw[(yy * w + xx) as usize]);
     let top = at(x0, y0) * (1.0 - fx) + at(x0 + 1, y0) * fx;
     let bottom = at(x0, y0 + 1) * (1.0 - fx) + at(x0 + 1, y0 + 1) * fx;
-    (top * (1.0 - fy) + bottom * fy).round().clamp(0.0, 255.0) as u8
+    // Values stay within 0..=255; adding 0.5 and truncating rounds without a libm call.
+    (top * (1.0 - fy) + bottom * fy + 0.5).clamp(0.0, 255.0) as u8
 }
 
 /// Grayscale closing with a square window of radius `r`: dark features narrower than 2r+1

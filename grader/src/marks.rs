@@ -40,9 +40,16 @@ pub struct MarkReading {
     pub marked_threshold: f32,
     /// Below: empty. In between: uncertain.
     pub empty_threshold: f32,
+    /// Share of bubbles whose printed outline is found where the homography puts it: near 1
+    /// when the page is aligned; low values mean the geometry is wrong and nothing read here can
+    /// be trusted.
+    pub grid_fit: f32,
     /// Sheet-level reasons for review.
     pub doubts: Vec<String>,
 }
+
+/// Below this [`MarkReading::grid_fit`], every question is made uncertain.
+pub const MIN_GRID_FIT: f32 = 0.6;
 
 /// A bubble at least this much darker than the sheet's empty level is marked. Measured on the
 /// simulator's pens and pencils (darkness added over the empty level): the weakest real marks
@@ -102,6 +109,14 @@ pub fn read_marks(image: &GrayImage, h: &Homography, layout: &PageLayout) -> Mar
             empty * 100.0
         ));
     }
+    let grid_fit = grid_fit(image, h, layout, ink);
+    let misaligned = grid_fit < MIN_GRID_FIT;
+    if misaligned {
+        doubts.push(format!(
+            "cannot verify alignment: only {:.0}% of bubble outlines where expected",
+            grid_fit * 100.0
+        ));
+    }
     let questions = groups
         .iter()
         .map(|(q, idx)| {
@@ -110,7 +125,11 @@ pub fn read_marks(image: &GrayImage, h: &Homography, layout: &PageLayout) -> Mar
                 .iter()
                 .map(|&i| layout.bubbles[i].choice.as_str())
                 .collect();
-            classify(*q, &f, &labels, marked_threshold, empty_threshold)
+            let mut r = classify(*q, &f, &labels, marked_threshold, empty_threshold);
+            if misaligned {
+                r.state = AnswerState::Uncertain;
+            }
+            r
         })
         .collect();
     MarkReading {
@@ -119,8 +138,40 @@ pub fn read_marks(image: &GrayImage, h: &Homography, layout: &PageLayout) -> Mar
         filled_level: filled,
         marked_threshold,
         empty_threshold,
+        grid_fit,
         doubts,
     }
+}
+
+/// Share of bubbles whose outline is darker than the paper just outside it, sampled through
+/// `h` (a misaligned page puts the samples off the printed rings).
+fn grid_fit(image: &GrayImage, h: &Homography, layout: &PageLayout, ink: f32) -> f32 {
+    if layout.bubbles.is_empty() {
+        return 1.0;
+    }
+    const ANGLES: usize = 12;
+    let ring_mean = |x: f32, y: f32, r: f32| {
+        let mut acc = 0.0f32;
+        for k in 0..ANGLES {
+            let a = k as f32 * std::f32::consts::TAU / ANGLES as f32;
+            let (px, py) = h.apply_f32(x + r * a.cos(), y + r * a.sin());
+            acc += f32::from(crate::identify::bilinear(image, px - 0.5, py - 0.5));
+        }
+        acc / ANGLES as f32
+    };
+    let mut ok = 0usize;
+    for b in &layout.bubbles {
+        let outside = ring_mean(b.x, b.y, b.r + 2.2);
+        let ring = [b.r - 0.6, b.r, b.r + 0.6]
+            .into_iter()
+            .map(|r| ring_mean(b.x, b.y, r))
+            .fold(f32::MAX, f32::min);
+        let span = (outside - ink).max(20.0);
+        if (outside - ring) / span > 0.1 {
+            ok += 1;
+        }
+    }
+    ok as f32 / layout.bubbles.len() as f32
 }
 
 /// One question's state from its fills: every bubble must be clearly marked or clearly empty,

@@ -74,7 +74,7 @@ fn draw(b: &Bundle, code: &SheetCode, marks: &[(u32, u8, Mark)]) -> GrayImage {
         (page.paper.height * s) as u32,
     );
     let mut img = GrayImage::from_pixel(w, h, Luma([240]));
-    let mut fill = |x0: f32, y0: f32, x1: f32, y1: f32, v: u8, img: &mut GrayImage| {
+    let fill = |x0: f32, y0: f32, x1: f32, y1: f32, v: u8, img: &mut GrayImage| {
         for y in (y0 * s) as u32..(y1 * s) as u32 {
             for x in (x0 * s) as u32..(x1 * s) as u32 {
                 if x < w && y < h {
@@ -414,4 +414,38 @@ fn multi_page_scanner_pdf_with_jpeg_pages() {
     check_standard(&reports[0], &c1);
     check_standard(&reports[1], &c2);
     assert_eq!(reports[1].page, 2);
+}
+
+#[test]
+fn a_misaligned_grid_makes_every_question_uncertain_instead_of_misread() {
+    let c = code(8);
+    let b = bundle(20, &[c]);
+    let img = draw(&b, &c, &standard_marks());
+    let layout = &b.pages[0].layout;
+    let s = f64::from(PX_PER_PT);
+    let (w, h) = (
+        f64::from(layout.paper.width),
+        f64::from(layout.paper.height),
+    );
+    let from = [(0.0, 0.0), (w, 0.0), (w, h), (0.0, h)];
+    let fit = |dx: f64, dy: f64| {
+        let to = from.map(|(x, y)| ((x + dx) * s, (y + dy) * s));
+        let hm = Homography::from_points(&from, &to).expect("fits");
+        grader::marks::read_marks(&img, &hm, layout)
+    };
+    let aligned = fit(0.0, 0.0);
+    assert!(aligned.grid_fit > 0.95, "{}", aligned.grid_fit);
+    assert!(aligned.doubts.is_empty());
+    // Off by about a bubble radius: the outlines are not where the homography says.
+    let off = fit(4.0, 3.0);
+    assert!(
+        off.grid_fit < grader::marks::MIN_GRID_FIT,
+        "{}",
+        off.grid_fit
+    );
+    assert!(
+        off.questions
+            .iter()
+            .all(|q| q.state == AnswerState::Uncertain)
+    );
 }

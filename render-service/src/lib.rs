@@ -9,6 +9,7 @@
 mod content;
 mod fonts;
 mod labels;
+mod output;
 mod page;
 mod qr;
 mod subset;
@@ -26,6 +27,7 @@ use shared::layout::{LAYOUT_VERSION, PageLayout, SheetShape, layout_sheet};
 use shared::{Bundle, BundlePage, Exam, SheetCode, Student};
 
 pub use fonts::FontError;
+pub use output::WriteError;
 pub use qr::QrError;
 
 use crate::fonts::Fonts;
@@ -44,8 +46,8 @@ pub struct RenderedBundle {
 /// Why a bundle could not be rendered.
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
-    /// The exam does not validate.
-    #[error("exam file: {0}")]
+    /// The exam does not validate (the field and the problem are the error's `source()`).
+    #[error("exam file")]
     Exam(#[from] ExamError),
     /// A roster was given, but it lists nobody.
     #[error("the roster lists no student")]

@@ -2,7 +2,6 @@
 //! exam file's JSON Schema.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -96,26 +95,8 @@ fn render(
         None => None,
     };
     let bundle = render_service::render_bundle(&exam, roster.as_deref(), copies.unwrap_or(1))?;
-    // Compact: pretty-printing more than doubles a file that lists every bubble of every page
-    // (3.0 MB -> 1.4 MB for the 40-sheet example); `jq .` pretty-prints it for a person.
-    let mut manifest = serde_json::to_vec(&bundle.manifest)?;
-    manifest.push(b'\n');
-
-    // Everything is in memory and valid: only now touch the output directory, and never leave
-    // a half-written file under the final names.
-    fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let pdf_tmp = write_temp(out, "bundle.pdf", &bundle.pdf)?;
-    let json_tmp = match write_temp(out, "bundle.json", &manifest) {
-        Ok(p) => p,
-        Err(e) => {
-            let _ = fs::remove_file(&pdf_tmp);
-            return Err(e);
-        }
-    };
-    for (tmp, name) in [(&pdf_tmp, "bundle.pdf"), (&json_tmp, "bundle.json")] {
-        fs::rename(tmp, out.join(name))
-            .with_context(|| format!("cannot write {}", out.join(name).display()))?;
-    }
+    // Everything is in memory and valid: only now touch the output directory.
+    bundle.write_to(out)?;
     eprintln!(
         "wrote {} ({} pages, {} bytes) and {}",
         out.join("bundle.pdf").display(),
@@ -124,19 +105,4 @@ fn render(
         out.join("bundle.json").display()
     );
     Ok(())
-}
-
-/// Writes `bytes` to a hidden temporary file in `dir` and syncs it; returns its path.
-fn write_temp(dir: &Path, name: &str, bytes: &[u8]) -> anyhow::Result<PathBuf> {
-    let path = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| -> std::io::Result<()> {
-        let mut file = fs::File::create(&path)?;
-        file.write_all(bytes)?;
-        file.sync_all()
-    })();
-    if let Err(e) = result {
-        let _ = fs::remove_file(&path);
-        return Err(e).with_context(|| format!("cannot write {}", path.display()));
-    }
-    Ok(path)
 }

@@ -120,8 +120,10 @@ impl Gray {
     }
 }
 
-/// Rasterises every page of `pdf` with `pdftoppm -gray` at `dpi` into `dir`; returns the pages.
-pub fn rasterise(pdf: &Path, dpi: u32, dir: &Path) -> Vec<Gray> {
+/// Rasterises every page of `pdf` with `pdftoppm -gray` at `dpi` into `dir`; returns the page
+/// files in page order (PGM; read them one at a time with [`Gray::read_pgm`]: at 300 dpi an A4
+/// page is 8.7 MB).
+pub fn rasterise_to_files(pdf: &Path, dpi: u32, dir: &Path) -> Vec<PathBuf> {
     let prefix = dir.join(format!("p{dpi}"));
     poppler(
         "pdftoppm",
@@ -142,8 +144,17 @@ pub fn rasterise(pdf: &Path, dpi: u32, dir: &Path) -> Vec<Gray> {
                 .is_some_and(|n| n.starts_with(&format!("p{dpi}-")) && n.ends_with(".pgm"))
         })
         .collect();
+    // pdftoppm pads page numbers to a common width, so names sort in page order.
     files.sort();
-    files.iter().map(|p| Gray::read_pgm(p)).collect()
+    files
+}
+
+/// Rasterises every page of `pdf` and loads them all (for small bundles).
+pub fn rasterise(pdf: &Path, dpi: u32, dir: &Path) -> Vec<Gray> {
+    rasterise_to_files(pdf, dpi, dir)
+        .iter()
+        .map(|p| Gray::read_pgm(p))
+        .collect()
 }
 
 /// Decodes the QR code at `qr` (PDF points) on a page rasterised at `dpi`: crops the code with
