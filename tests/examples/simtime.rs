@@ -13,10 +13,10 @@ fn main() -> anyhow::Result<()> {
     let t = Instant::now();
     let pages = rasterize_pages(&fx.pdf_path(), 300, 1, 8)?;
     println!("rasterize 8 pages {:?}", t.elapsed());
-    for i in 0..6 {
+    for (i, page) in pages.iter().enumerate().take(6) {
         let t = Instant::now();
         let (scan, img, _) = simulate_sheet(
-            &pages[i],
+            page,
             300,
             &fx.bundle.pages[i],
             &exam,
@@ -26,7 +26,7 @@ fn main() -> anyhow::Result<()> {
         )?;
         let total = t.elapsed();
         let t = Instant::now();
-        let _ = degrade(&pages[i], &scan.truth.degradation)?;
+        let _ = degrade(page, &scan.truth.degradation)?;
         let deg = t.elapsed();
         let t = Instant::now();
         let _ = encode_jpeg(&img, 80)?;
