@@ -44,7 +44,9 @@ fn main() -> anyhow::Result<()> {
         mix: Mix::realistic(),
         keep_failures: keep,
     };
-    let tally = grade_set(&fx, &opts, |name, bytes| grader.grade_bytes(name, bytes))?;
+    let tally = grade_set(&fx, &opts, |name, bytes| {
+        grader.grade_bytes_scanned(name, bytes)
+    })?;
     println!(
         "accuracy benchmark: {sheets} sheets, {} questions each, seed {seed:#x}, 300 dpi, \
          mix {:?}; {:.0} s wall",
@@ -53,15 +55,7 @@ fn main() -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
     println!("{}", tally.report(200));
-    println!(
-        "SUMMARY questions right {:.3}% | uncertain {:.3}% | silently wrong {} | sheets needing review {:.2}% | identified locally {:.2}% | wrong identities {}",
-        tally.right_pct(),
-        100.0 * tally.questions.uncertain as f64 / tally.questions.total().max(1) as f64,
-        tally.questions.silently_wrong,
-        100.0 - tally.no_review_pct(),
-        tally.identified_locally_pct(),
-        tally.wrong_identity
-    );
+    println!("{}", tally.summary());
     if let Ok(path) = std::env::var("GABARITO_REPORT") {
         std::fs::write(path, serde_json::to_string_pretty(&tally)?)?;
     }

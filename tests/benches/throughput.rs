@@ -38,12 +38,23 @@ fn process_cpu_seconds() -> f64 {
     ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
 }
 
-/// Peak resident set size, MiB (getrusage).
+/// Peak resident set size, MiB: `VmHWM` of /proc/self/status, which starts afresh at exec
+/// (getrusage's `ru_maxrss` can carry the parent's peak over a vfork-and-exec spawn).
 fn peak_rss_mib() -> f64 {
-    // SAFETY: getrusage fills a zeroed rusage struct.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    usage.ru_maxrss as f64 / 1024.0
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok());
+    kib.map_or_else(
+        || {
+            // SAFETY: getrusage fills a zeroed rusage struct.
+            let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+            unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+            usage.ru_maxrss as f64 / 1024.0
+        },
+        |k| k / 1024.0,
+    )
 }
 
 fn main() -> anyhow::Result<()> {

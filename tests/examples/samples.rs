@@ -19,6 +19,9 @@ fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&out)?;
     let exam = example_exam()?;
     let fx = RenderedFixture::render(&exam, &roster(8), 1)?;
+    // Keep the bundle beside the samples so `grader grade OUTDIR/*.jpg --bundle OUTDIR` works.
+    std::fs::copy(fx.pdf_path(), out.join("bundle.pdf"))?;
+    std::fs::copy(fx.dir.join("bundle.json"), out.join("bundle.json"))?;
     let dpi = 300;
     let pages = rasterize_pages(&fx.pdf_path(), dpi, 1, 8)?;
     let page = &fx.bundle.pages[0];
@@ -152,5 +155,65 @@ fn main() -> anyhow::Result<()> {
         }
         println!("{key}: {} {:?}", t.file_name, t.degradation.tags());
     }
+    // A sheet with ambiguous marks for the grader's `uncertain`: a pencil dot inside a bubble,
+    // and an erasure gone over twice next to a real answer.
+    let mut amb = pages[1].clone();
+    let page1 = &fx.bundle.pages[1];
+    let bubble = |q: u32, c: &str| {
+        page1
+            .layout
+            .bubbles
+            .iter()
+            .find(|b| b.question == q && b.choice == c)
+            .map(|b| (b.x * s, b.y * s, b.r * s))
+    };
+    let px_per_mm = dpi as f32 / 25.4;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    for q in 1..=90u32 {
+        let Some((x, y, r)) = bubble(q, ["A", "B", "C", "D", "E"][(q % 5) as usize]) else {
+            continue;
+        };
+        let style = if q % 3 == 0 {
+            FillStyle::PencilFull
+        } else {
+            FillStyle::PenFull
+        };
+        let tool = if q % 3 == 0 { Tool::Pencil } else { Tool::Pen };
+        draw_mark(
+            &mut amb,
+            x,
+            y,
+            r,
+            px_per_mm,
+            MarkSpec { style, tool },
+            &mut rng,
+        );
+    }
+    if let Some((x, y, _)) = bubble(7, "A") {
+        let dot = gabarito_tests::pen::stray_path(
+            &mut rng,
+            gabarito_tests::pen::StrayKind::Dot,
+            x,
+            y,
+            px_per_mm,
+        );
+        gabarito_tests::pen::draw_stray(&mut amb, &dot[..1], Tool::Pencil, px_per_mm, &mut rng);
+    }
+    if let Some((x, y, r)) = bubble(12, "D") {
+        let erased = MarkSpec {
+            style: FillStyle::Erased,
+            tool: Tool::Pencil,
+        };
+        for _ in 0..3 {
+            draw_mark(&mut amb, x, y, r, px_per_mm, erased, &mut rng);
+        }
+    }
+    let mut d = Degradation::none(70);
+    d.geometry.rotation_deg = 2.5;
+    d.geometry.margins = [20.0; 4];
+    d.blur_sigma = 0.8;
+    d.noise_sigma = 3.0;
+    let (deg, _) = degrade(&amb, &d)?;
+    std::fs::write(out.join("ambiguous.jpg"), encode_jpeg(&deg, 70)?)?;
     Ok(())
 }

@@ -56,6 +56,14 @@ pub struct SheetJudgement {
     pub reasons: Vec<String>,
     /// Per question.
     pub questions: Vec<QuestionJudgement>,
+    /// The grader's fill measure of every bubble, per question, when it exposes them.
+    pub fills: BTreeMap<u32, Vec<f32>>,
+    /// The grader's sheet levels, when it exposes them: empty level, empty threshold, marked
+    /// threshold, filled level.
+    pub levels: Option<[f32; 4]>,
+    /// Every bubble's fill above the sheet's empty level, labelled with the style of the ink in
+    /// it (`empty` for none), when the grader exposes fills.
+    pub bubble_fills: Vec<(&'static str, f32)>,
 }
 
 fn same_labels(a: &[String], b: &[String]) -> bool {
@@ -86,6 +94,9 @@ pub fn judge(report: Option<&PageReport>, truth: &SheetTruth) -> SheetJudgement 
                     read: None,
                 })
                 .collect(),
+            fills: BTreeMap::new(),
+            levels: None,
+            bubble_fills: Vec::new(),
         };
     };
     let code_matches = report
@@ -119,6 +130,9 @@ pub fn judge(report: Option<&PageReport>, truth: &SheetTruth) -> SheetJudgement 
         needs_review: !reasons.is_empty() || report.sheet_code.is_none(),
         reasons,
         questions,
+        fills: BTreeMap::new(),
+        levels: None,
+        bubble_fills: Vec::new(),
     }
 }
 
@@ -214,6 +228,8 @@ pub struct Misread {
     pub marks: Vec<String>,
     /// The sheet's profile and degradation tags.
     pub capture: String,
+    /// The grader's fills of the question's bubbles and the sheet's levels, if known.
+    pub grader_fills: String,
 }
 
 /// Everything the acceptance criteria are stated in, over a set of sheets.
@@ -246,6 +262,8 @@ pub struct Tally {
     pub misreads: Vec<Misread>,
     /// Sheets not identified locally or needing review, with reasons.
     pub sheet_problems: Vec<String>,
+    /// The grader's bubble fills above each sheet's empty level, by ink style.
+    pub fills_by_style: BTreeMap<String, Vec<f32>>,
 }
 
 impl Tally {
@@ -266,6 +284,12 @@ impl Tally {
             })
             .unwrap_or_else(|| "none".into());
         *self.identified_by.entry(by).or_default() += 1;
+        for (style, fill) in &j.bubble_fills {
+            self.fills_by_style
+                .entry((*style).to_string())
+                .or_default()
+                .push(*fill);
+        }
         let profile = truth.profile.name().to_string();
         let tags = truth.degradation.tags();
         let entry = self.review_by_profile.entry(profile.clone()).or_default();
@@ -347,6 +371,20 @@ impl Tally {
                         })
                         .collect(),
                     capture: capture.clone(),
+                    grader_fills: match (j.fills.get(&q.question), j.levels) {
+                        (Some(f), Some(l)) => format!(
+                            "fills {:?} (empty {:.2}, thresholds {:.2}/{:.2}, filled {:.2})",
+                            f.iter()
+                                .map(|v| (v * 100.0).round() / 100.0)
+                                .collect::<Vec<_>>(),
+                            l[0],
+                            l[1],
+                            l[2],
+                            l[3]
+                        ),
+                        (Some(f), None) => format!("fills {f:?}"),
+                        _ => String::new(),
+                    },
                 });
             }
         }
@@ -365,6 +403,21 @@ impl Tally {
     /// Share of questions read right, percent.
     pub fn right_pct(&self) -> f64 {
         Counts::pct(self.questions.right, self.questions.total())
+    }
+
+    /// The acceptance figures on one line.
+    pub fn summary(&self) -> String {
+        format!(
+            "SUMMARY {} sheets | questions right {:.3}% | uncertain {:.3}% | silently wrong {} | not read {} | sheets needing review {:.2}% | identified locally {:.2}% | wrong identities {}",
+            self.sheets,
+            self.right_pct(),
+            Counts::pct(self.questions.uncertain, self.questions.total()),
+            self.questions.silently_wrong,
+            self.questions.not_read,
+            100.0 - self.no_review_pct(),
+            self.identified_locally_pct(),
+            self.wrong_identity
+        )
     }
 
     /// A human-readable report of the figures, breakdowns and misreads.
@@ -412,6 +465,34 @@ impl Tally {
         for (k, c) in &self.by_tag {
             let _ = writeln!(out, "  {k:>13}: {}", c.line());
         }
+        if !self.fills_by_style.is_empty() {
+            let _ = writeln!(
+                out,
+                "grader fill above the sheet's empty level, by ink in the bubble (percentiles):"
+            );
+            let _ = writeln!(
+                out,
+                "  {:>13}  {:>7} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6}",
+                "ink", "n", "min", "p0.1", "p1", "p50", "p99", "p99.9", "max"
+            );
+            for (k, v) in &self.fills_by_style {
+                let mut v = v.clone();
+                v.sort_by(f32::total_cmp);
+                let p = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+                let _ = writeln!(
+                    out,
+                    "  {k:>13}  {:>7} {:>6.3} {:>6.3} {:>6.3} {:>6.3} {:>6.3} {:>6.3} {:>6.3}",
+                    v.len(),
+                    p(0.0),
+                    p(0.001),
+                    p(0.01),
+                    p(0.5),
+                    p(0.99),
+                    p(0.999),
+                    p(1.0)
+                );
+            }
+        }
         if !self.sheet_problems.is_empty() {
             let _ = writeln!(out, "sheets needing attention:");
             for p in &self.sheet_problems {
@@ -436,7 +517,7 @@ impl Tally {
             for m in list.iter().take(max_misreads) {
                 let _ = writeln!(
                     out,
-                    "  {} q{} seed {:#x}: expected {:?} {:?}, read {:?}; marks {:?}; capture {}",
+                    "  {} q{} seed {:#x}: expected {:?} {:?}, read {:?}; marks {:?}; {}; capture {}",
                     m.file_name,
                     m.question,
                     m.seed,
@@ -444,6 +525,7 @@ impl Tally {
                     m.expected.1,
                     m.read,
                     m.marks,
+                    m.grader_fills,
                     m.capture
                 );
             }

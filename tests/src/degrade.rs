@@ -321,11 +321,17 @@ fn warp(
     };
     for y in 0..out_h {
         let oy = f64::from(y) + 0.5;
+        // Numerators and denominator are affine along a row: step them instead of recomputing.
+        let mut nx = m[0][0] * 0.5 + m[0][1] * oy + m[0][2];
+        let mut ny = m[1][0] * 0.5 + m[1][1] * oy + m[1][2];
+        let mut nw = m[2][0] * 0.5 + m[2][1] * oy + m[2][2];
         for x in 0..out_w {
-            let ox = f64::from(x) + 0.5;
-            let w = m[2][0] * ox + m[2][1] * oy + m[2][2];
-            let sx = (m[0][0] * ox + m[0][1] * oy + m[0][2]) / w - 0.5;
-            let sy = (m[1][0] * ox + m[1][1] * oy + m[1][2]) / w - 0.5;
+            let inv_w = 1.0 / nw;
+            let sx = nx * inv_w - 0.5;
+            let sy = ny * inv_w - 0.5;
+            nx += m[0][0];
+            ny += m[1][0];
+            nw += m[2][0];
             let x0 = sx.floor();
             let y0 = sy.floor();
             let (fx, fy) = ((sx - x0) as f32, (sy - y0) as f32);
@@ -372,29 +378,30 @@ fn gaussian_blur(buf: &mut [f32], w: usize, h: usize, sigma: f32) {
         .collect();
     let sum: f32 = kernel.iter().sum();
     kernel.iter_mut().for_each(|k| *k /= sum);
-    let mut tmp = vec![0.0f32; buf.len()];
+    // Rows: pad each row by its edge values so the inner loop needs no bounds logic.
+    let mut padded = vec![0.0f32; w + 2 * radius];
     for y in 0..h {
-        let row = &buf[y * w..(y + 1) * w];
-        let out = &mut tmp[y * w..(y + 1) * w];
-        for (x, o) in out.iter_mut().enumerate() {
-            let mut acc = 0.0;
-            for (k, &kv) in kernel.iter().enumerate() {
-                let xi = (x + k).saturating_sub(radius).min(w - 1);
-                acc += row[xi] * kv;
-            }
-            *o = acc;
+        let row = &mut buf[y * w..(y + 1) * w];
+        padded[..radius].fill(row[0]);
+        padded[radius..radius + w].copy_from_slice(row);
+        padded[radius + w..].fill(row[w - 1]);
+        for (x, o) in row.iter_mut().enumerate() {
+            *o = padded[x..x + kernel.len()]
+                .iter()
+                .zip(&kernel)
+                .map(|(p, k)| p * k)
+                .sum();
         }
     }
+    // Columns: accumulate whole rows at a time (cache-friendly).
+    let src = buf.to_vec();
     for y in 0..h {
         let out = &mut buf[y * w..(y + 1) * w];
+        out.fill(0.0);
         for (k, &kv) in kernel.iter().enumerate() {
             let yi = (y + k).saturating_sub(radius).min(h - 1);
-            let src = &tmp[yi * w..(yi + 1) * w];
-            if k == 0 {
-                out.iter_mut().zip(src).for_each(|(o, &s)| *o = s * kv);
-            } else {
-                out.iter_mut().zip(src).for_each(|(o, &s)| *o += s * kv);
-            }
+            let s = &src[yi * w..(yi + 1) * w];
+            out.iter_mut().zip(s).for_each(|(o, &v)| *o += v * kv);
         }
     }
 }
@@ -407,36 +414,49 @@ fn finish(buf: &[f32], w: u32, h: u32, d: &Degradation) -> Result<GrayImage, Sim
         .contrast
         .map(|(b, w)| (f32::from(b), f32::from(w)))
         .unwrap_or((0.0, 255.0));
+    let gain = (white - black) / 255.0;
     let shadow_seed = hash3(d.seed, 0x5AD0, 2);
+    let lighting = d.lighting.map(|l| {
+        let (s, c) = l.angle.sin_cos();
+        (l, s, c, c.abs() + s.abs())
+    });
+    // A hand-held object's shadow edge is not straight: its reach wobbles along the side.
+    let shadow = d.shadow.map(|s| {
+        let along_len = if s.side % 2 == 0 { w } else { h };
+        let edge: Vec<f32> = (0..along_len)
+            .map(|i| {
+                let along = (i as f32 + 0.5) / along_len as f32;
+                s.reach + 0.05 * (value_noise(along * 600.0, 0.0, 150.0, shadow_seed) - 0.5)
+            })
+            .collect();
+        (s, edge)
+    });
     let mut out = Vec::with_capacity(buf.len());
     for y in 0..h {
         let v = (y as f32 + 0.5) / hf;
         for x in 0..w {
             let u = (x as f32 + 0.5) / wf;
             let mut light = 1.0;
-            if let Some(l) = d.lighting {
-                let (s, c) = l.angle.sin_cos();
+            if let Some((l, s, c, norm)) = lighting {
                 // Projection on the fall-off direction, 0 at the bright side, 1 at the dark.
-                let t = ((u - 0.5) * c + (v - 0.5) * s) / (c.abs() + s.abs()) * 2.0;
-                let r2 = ((u - 0.5).powi(2) + (v - 0.5).powi(2)) * 2.0;
+                let t = ((u - 0.5) * c + (v - 0.5) * s) / norm * 2.0;
+                let r2 = ((u - 0.5) * (u - 0.5) + (v - 0.5) * (v - 0.5)) * 2.0;
                 light *= 1.0 - l.gradient * (0.5 + 0.5 * t.clamp(-1.0, 1.0)) - l.vignette * r2;
             }
-            if let Some(s) = d.shadow {
+            if let Some((s, edge)) = &shadow {
                 let (depth, along) = match s.side % 4 {
-                    0 => (v, u),
-                    1 => (1.0 - u, v),
-                    2 => (1.0 - v, u),
-                    _ => (u, v),
+                    0 => (v, x),
+                    1 => (1.0 - u, y),
+                    2 => (1.0 - v, x),
+                    _ => (u, y),
                 };
-                // A hand-held object's shadow edge is not straight.
-                let edge =
-                    s.reach + 0.05 * (value_noise(along * 600.0, 0.0, 150.0, shadow_seed) - 0.5);
-                let inside = ((edge - depth) / s.softness.max(1e-3) + 0.5).clamp(0.0, 1.0);
+                let inside =
+                    ((edge[along as usize] - depth) / s.softness.max(1e-3) + 0.5).clamp(0.0, 1.0);
                 let smooth = inside * inside * (3.0 - 2.0 * inside);
                 light *= 1.0 - s.strength * smooth;
             }
             let lit = buf[(y * w + x) as usize] * light.max(0.0);
-            let mut value = black + (white - black) * lit / 255.0;
+            let mut value = black + gain * lit;
             if d.noise_sigma > 0.0 {
                 value += d.noise_sigma * noise.sample();
             }

@@ -75,7 +75,8 @@ impl RenderedFixture {
     /// Renders `exam` for `students` with the render service into a temporary folder.
     pub fn render(exam: &Exam, students: &[Student], seed: u64) -> Result<Self, SimError> {
         let dir = tempfile::tempdir().map_err(|e| SimError::Io(format!("temp dir: {e}")))?;
-        let rendered = render_stub(exam, students, seed)?;
+        let rendered = render_service::render_bundle_seeded(exam, Some(students), 1, seed)
+            .map_err(|e| SimError::Tool(format!("render_bundle: {e}")))?;
         std::fs::write(dir.path().join("bundle.pdf"), &rendered.pdf)
             .map_err(|e| SimError::Io(format!("bundle.pdf: {e}")))?;
         let json = serde_json::to_string_pretty(&rendered.manifest)
@@ -104,13 +105,4 @@ impl RenderedFixture {
             .map(|(i, _)| i)
             .collect()
     }
-}
-
-struct Rendered {
-    pdf: Vec<u8>,
-    manifest: Bundle,
-}
-
-fn render_stub(_: &Exam, _: &[Student], _: u64) -> Result<Rendered, SimError> {
-    Err(SimError::Tool("render service not merged yet".into()))
 }

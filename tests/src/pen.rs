@@ -432,7 +432,7 @@ pub fn draw_mark<R: Rng + ?Sized>(
             stroke_with(img, &line, width, &ink);
         }
         FillStyle::Erased => {
-            let d = uniform(rng, 0.1, 0.22);
+            let d = uniform(rng, 0.08, 0.18);
             let mut ink = Ink::pencil(rng, px_per_mm, d);
             ink.grain = 0.6;
             let radius = r * uniform(rng, 0.9, 1.25);
@@ -440,7 +440,7 @@ pub fn draw_mark<R: Rng + ?Sized>(
             // The eraser lifts most graphite unevenly: patches remain.
             let seed: u64 = rng.random();
             let cell = 0.6 * px_per_mm;
-            let keep = uniform(rng, 0.4, 0.75);
+            let keep = uniform(rng, 0.35, 0.7);
             paint(
                 img,
                 blob.bounds(),
@@ -640,7 +640,7 @@ mod tests {
             assert!(full > 0.65, "full {full}");
             assert!(pencil > 0.3 && pencil < full, "pencil {pencil}");
             assert!(light > 0.15 && light < pencil, "light {light}");
-            assert!(erased < 0.08, "erased {erased}");
+            assert!(erased < 0.1, "erased {erased}");
             let cross = stats(FillStyle::Cross, Tool::Pen, seed).added_darkness;
             assert!(cross > 0.15 && cross < 0.6, "cross {cross}");
             let check = stats(FillStyle::Check, Tool::Pen, seed).added_darkness;

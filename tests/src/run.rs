@@ -78,20 +78,60 @@ pub fn for_each_scan<R: Send>(
     Ok(out)
 }
 
-/// Simulates the set, grades every scan with `grade` (file name, bytes → reports), and tallies
-/// the judgements. Scans that were not read perfectly are saved when `keep_failures` is set.
+/// Simulates the set, grades every scan with `grade` (file name, bytes → graded pages, e.g.
+/// `Grader::grade_bytes_scanned`), and tallies the judgements, with the grader's fill measures
+/// attached to misreads. Scans that were not read perfectly are saved when `keep_failures` is
+/// set.
 pub fn grade_set(
     fx: &RenderedFixture,
     opts: &SetOptions,
-    grade: impl Fn(&str, &[u8]) -> Vec<grader::PageReport> + Sync + Send,
+    grade: impl Fn(&str, &[u8]) -> Vec<grader::GradedPage> + Sync + Send,
 ) -> Result<Tally, SimError> {
     if let Some(dir) = &opts.keep_failures {
         std::fs::create_dir_all(dir)
             .map_err(|e| SimError::Io(format!("{}: {e}", dir.display())))?;
     }
     let judged = for_each_scan(fx, opts, |scan| {
-        let reports = grade(&scan.truth.file_name, &scan.bytes);
-        let judgement = judge(reports.first(), &scan.truth);
+        let pages = grade(&scan.truth.file_name, &scan.bytes);
+        let reports: Vec<grader::PageReport> = pages.iter().map(|p| p.report.clone()).collect();
+        let mut judgement = judge(reports.first(), &scan.truth);
+        if let Some(reading) = pages
+            .first()
+            .and_then(|p| p.scan.as_ref())
+            .and_then(|s| s.reading.as_ref())
+        {
+            judgement.levels = Some([
+                reading.empty_level,
+                reading.empty_threshold,
+                reading.marked_threshold,
+                reading.filled_level,
+            ]);
+            judgement.fills = reading
+                .questions
+                .iter()
+                .map(|q| (q.question, q.fills.clone()))
+                .collect();
+            if let Some(page) = fx.bundle.page_by_code(&scan.truth.sheet_code) {
+                for (q, truth) in reading.questions.iter().zip(&scan.truth.questions) {
+                    let labels = page
+                        .layout
+                        .bubbles
+                        .iter()
+                        .filter(|b| b.question == q.question)
+                        .map(|b| b.choice.as_str());
+                    for (label, fill) in labels.zip(&q.fills) {
+                        let style = truth
+                            .marks
+                            .iter()
+                            .find(|m| m.choice == label)
+                            .map_or("empty", |m| m.spec.style.name());
+                        judgement
+                            .bubble_fills
+                            .push((style, fill - reading.empty_level));
+                    }
+                }
+            }
+        }
         let perfect = !judgement.needs_review
             && judgement.right_identity
             && judgement

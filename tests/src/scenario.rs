@@ -78,6 +78,8 @@ pub struct Mix {
     pub qr_stain_rate: f64,
     /// Output JPEG quality range override (inclusive), e.g. 75–85 for the throughput benchmark.
     pub jpeg_quality: Option<(u8, u8)>,
+    /// Whether some feeder scans are made at two thirds of the resolution (200 dpi from 300).
+    pub low_dpi: bool,
 }
 
 impl Mix {
@@ -91,11 +93,12 @@ impl Mix {
             qr_stroke_rate: 0.03,
             qr_stain_rate: 0.03,
             jpeg_quality: None,
+            low_dpi: true,
         }
     }
 
-    /// Flatbed and feeder scans of students who fill bubbles properly, at a given JPEG quality
-    /// range: the throughput benchmark's input.
+    /// Flatbed and feeder scans at full resolution, every marking style, no QR damage, at a
+    /// given JPEG quality range: the throughput benchmark's and the batch test's input.
     pub fn scanner(jpeg_quality: (u8, u8)) -> Self {
         Self {
             profiles: [0.5, 0.5, 0.0, 0.0],
@@ -104,6 +107,7 @@ impl Mix {
             qr_stroke_rate: 0.0,
             qr_stain_rate: 0.0,
             jpeg_quality: Some(jpeg_quality),
+            low_dpi: false,
         }
     }
 }
@@ -263,7 +267,7 @@ fn draw_degradation<R: Rng + ?Sized>(rng: &mut R, profile: Profile, mix: &Mix) -
             seed,
         },
         Profile::Feeder => {
-            let low_dpi = rng.random_bool(0.15);
+            let low_dpi = rng.random_bool(0.15) && mix.low_dpi;
             Degradation {
                 geometry: Geometry {
                     rotation_deg: uniform(rng, -4.0, 4.0),
