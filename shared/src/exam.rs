@@ -268,13 +268,13 @@ impl Exam {
         if self.title.trim().is_empty() {
             return Err(ExamError::at("title", "must not be empty"));
         }
-        if let Some(date) = &self.date {
-            if !is_iso_date(date) {
-                return Err(ExamError::at(
-                    "date",
-                    format!("{date:?} is not a YYYY-MM-DD date"),
-                ));
-            }
+        if let Some(date) = &self.date
+            && !is_iso_date(date)
+        {
+            return Err(ExamError::at(
+                "date",
+                format!("{date:?} is not a YYYY-MM-DD date"),
+            ));
         }
         if self.versions.is_empty() {
             return Err(ExamError::at("versions", "must name at least one version"));
@@ -320,13 +320,13 @@ impl Exam {
 
     fn validate_question(&self, i: usize, q: &Question) -> Result<(), ExamError> {
         let at = |field: &str| format!("questions[{i}].{field}");
-        if let Choices::Count(n) = q.choices {
-            if !(MIN_CHOICES..=MAX_CHOICES).contains(&n) {
-                return Err(ExamError::at(
-                    at("choices"),
-                    format!("must be {MIN_CHOICES} to {MAX_CHOICES} or \"true-false\", found {n}"),
-                ));
-            }
+        if let Choices::Count(n) = q.choices
+            && !(MIN_CHOICES..=MAX_CHOICES).contains(&n)
+        {
+            return Err(ExamError::at(
+                at("choices"),
+                format!("must be {MIN_CHOICES} to {MAX_CHOICES} or \"true-false\", found {n}"),
+            ));
         }
         if !q.weight.is_finite() || q.weight < 0.0 {
             return Err(ExamError::at(at("weight"), "must be a non-negative number"));
