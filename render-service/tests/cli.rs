@@ -1,0 +1,179 @@
+//! The command line: refusals are one line naming the field or row and write nothing;
+//! anonymous copies carry a student-number grid; the committed JSON Schema is current.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::workspace;
+use shared::Bundle;
+
+fn cli(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_render-service"))
+        .args(args)
+        .output()
+        .expect("run render-service")
+}
+
+fn stderr_line(out: &Output) -> String {
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err:?}");
+    err.trim_end().to_string()
+}
+
+fn entries(dir: &Path) -> Vec<String> {
+    match std::fs::read_dir(dir) {
+        Ok(rd) => rd
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+#[test]
+fn invalid_exam_is_refused_naming_the_field_and_nothing_is_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let exam = dir.path().join("exam.json");
+    std::fs::write(
+        &exam,
+        r#"{"title":"T","questions":[{"key":"A"},{"key":"A"},{"key":"A"},{"key":"F"}]}"#,
+    )
+    .expect("write");
+    let out_dir = dir.path().join("out");
+    let out = cli(&[
+        "render",
+        exam.to_str().expect("path"),
+        "--copies",
+        "2",
+        "--out",
+        out_dir.to_str().expect("path"),
+    ]);
+    assert!(!out.status.success());
+    let line = stderr_line(&out);
+    assert!(line.contains("questions[3].key"), "{line}");
+    assert!(line.starts_with("error: exam file:"), "{line}");
+    assert!(entries(&out_dir).is_empty(), "{:?}", entries(&out_dir));
+}
+
+#[test]
+fn bad_roster_row_is_refused_naming_the_row_and_nothing_is_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let roster = dir.path().join("roster.csv");
+    std::fs::write(
+        &roster,
+        "student_id,name,class\n1,Ana Lúcia,3A\n2,João,3A\n1,José,3B\n",
+    )
+    .expect("write");
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir(&out_dir).expect("mkdir");
+    let exam = workspace().join("examples/simulado-1.json");
+    let out = cli(&[
+        "render",
+        exam.to_str().expect("path"),
+        "--roster",
+        roster.to_str().expect("path"),
+        "--out",
+        out_dir.to_str().expect("path"),
+    ]);
+    assert!(!out.status.success());
+    let line = stderr_line(&out);
+    assert!(line.contains("roster row 4"), "{line}");
+    assert!(entries(&out_dir).is_empty(), "{:?}", entries(&out_dir));
+}
+
+#[test]
+fn copies_with_a_roster_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = workspace();
+    let out_dir = dir.path().join("out");
+    let out = cli(&[
+        "render",
+        root.join("examples/simulado-1.json")
+            .to_str()
+            .expect("path"),
+        "--roster",
+        root.join("examples/turma-3a.csv").to_str().expect("path"),
+        "--copies",
+        "3",
+        "--out",
+        out_dir.to_str().expect("path"),
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr_line(&out).contains("--copies"));
+    assert!(entries(&out_dir).is_empty());
+}
+
+#[test]
+fn anonymous_copies_get_a_student_number_grid() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out_dir = dir.path().join("out");
+    let exam = workspace().join("examples/simulado-1.json");
+    let out = cli(&[
+        "render",
+        exam.to_str().expect("path"),
+        "--copies",
+        "3",
+        "--out",
+        out_dir.to_str().expect("path"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut files = entries(&out_dir);
+    files.sort();
+    assert_eq!(files, vec!["bundle.json", "bundle.pdf"]);
+    let manifest: Bundle =
+        serde_json::from_slice(&std::fs::read(out_dir.join("bundle.json")).expect("json"))
+            .expect("manifest parses");
+    assert_eq!(manifest.layout_version, shared::layout::LAYOUT_VERSION);
+    assert_eq!(manifest.pages.len(), 3);
+    let digits = usize::from(manifest.exam.student_number_digits);
+    for (i, page) in manifest.pages.iter().enumerate() {
+        assert_eq!(page.pdf_page as usize, i + 1);
+        assert_eq!(page.student_id, None);
+        assert_eq!(page.version, ["A", "B"][i % 2]);
+        assert_eq!(page.layout.student_number_bubbles.len(), digits * 10);
+        assert_eq!(page.layout.student_number_boxes.len(), digits);
+    }
+    assert_eq!(
+        common::pdfinfo_pages(&out_dir.join("bundle.pdf")),
+        manifest.pages.len()
+    );
+    // The manifest names the contract's fields.
+    let raw: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("bundle.json")).expect("json"))
+            .expect("json");
+    let page = &raw["pages"][0];
+    for field in [
+        "pdf_page",
+        "sheet_code",
+        "student_id",
+        "version",
+        "sheet_page",
+        "paper",
+        "corner_marks",
+        "qr",
+        "text_id",
+        "bubbles",
+    ] {
+        assert!(page.get(field).is_some(), "bundle.json page lacks {field}");
+    }
+}
+
+#[test]
+fn committed_schema_is_the_generated_one() {
+    let out = cli(&["schema"]);
+    assert!(out.status.success());
+    let generated = String::from_utf8(out.stdout).expect("utf-8");
+    let committed = std::fs::read_to_string(workspace().join("docs/exam.schema.json"))
+        .expect("docs/exam.schema.json");
+    assert_eq!(
+        committed.trim_end(),
+        generated.trim_end(),
+        "docs/exam.schema.json is stale: run `cargo run -p render-service -- schema > docs/exam.schema.json`"
+    );
+}
