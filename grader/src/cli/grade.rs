@@ -1,0 +1,193 @@
+//! `grader grade PATH... --bundle DIR`: grade files and folders, one JSON line per page.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use grader::{GradedPage, Grader, PageReport};
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+
+use super::{EXIT_ATTENTION, EXIT_OK};
+
+/// Arguments of `grader grade`.
+#[derive(Args, Debug)]
+pub struct GradeArgs {
+    /// Scans to grade: image files (JPEG, PNG, TIFF), PDFs, or folders searched recursively.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// The folder `render-service render` wrote (holding bundle.json), or the bundle.json file.
+    #[arg(long)]
+    bundle: PathBuf,
+    /// Print one JSON object per scanned page on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Write an annotated PNG of every page into this folder.
+    #[arg(long, value_name = "OUTDIR")]
+    annotate: Option<PathBuf>,
+    /// Worker threads (default: all cores).
+    #[arg(long, value_name = "N")]
+    jobs: Option<usize>,
+}
+
+const EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "tif", "tiff", "pdf"];
+
+/// Runs the subcommand; `Err` is a fatal error (exit code 2).
+pub fn run(args: GradeArgs) -> Result<u8> {
+    let bundle = load_bundle(&args.bundle)?;
+    let files = collect_files(&args.paths)?;
+    if files.is_empty() {
+        bail!("no images or PDFs found under the given paths");
+    }
+    if let Some(dir) = &args.annotate {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let grader = Grader::new(bundle);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(args.jobs.unwrap_or(0))
+        .build()
+        .context("cannot start worker threads")?;
+    let progress = if std::io::stderr().is_terminal() {
+        let bar = ProgressBar::new(files.len() as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} files {elapsed} (eta {eta}) {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let stdout = Mutex::new(std::io::stdout());
+    let summary = Mutex::new(Summary::default());
+    pool.install(|| {
+        files.par_iter().for_each(|file| {
+            let pages = grader.grade_file_scanned(file);
+            let mut reports = Vec::with_capacity(pages.len());
+            for page in &pages {
+                let mut report = page.report.clone();
+                if let Some(dir) = &args.annotate
+                    && let Err(e) = write_annotation(dir, file, page)
+                {
+                    report.review.push(format!("annotation not written: {e}"));
+                }
+                reports.push(report);
+            }
+            if args.json
+                && let Ok(out) = stdout.lock()
+            {
+                let mut out = out.lock();
+                for r in &reports {
+                    if let Ok(line) = serde_json::to_string(r) {
+                        let _ = writeln!(out, "{line}");
+                    }
+                }
+            }
+            if let Ok(mut s) = summary.lock() {
+                for r in &reports {
+                    s.add(r);
+                }
+            }
+            progress.inc(1);
+        });
+    });
+    progress.finish_and_clear();
+    if let Ok(out) = stdout.lock() {
+        let _ = out.lock().flush();
+    }
+    let summary = summary.into_inner().unwrap_or_default();
+    summary.print(files.len());
+    Ok(if summary.review == 0 && summary.errors == 0 {
+        EXIT_OK
+    } else {
+        EXIT_ATTENTION
+    })
+}
+
+fn load_bundle(path: &Path) -> Result<shared::Bundle> {
+    let file = if path.is_dir() {
+        path.join("bundle.json")
+    } else {
+        path.to_path_buf()
+    };
+    let text = std::fs::read_to_string(&file)
+        .with_context(|| format!("cannot read bundle manifest {}", file.display()))?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("invalid bundle manifest {}", file.display()))
+}
+
+fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            walk(p, &mut out);
+        } else if p.exists() {
+            out.push(p.clone());
+        } else {
+            bail!("no such file or folder: {}", p.display());
+        }
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            walk(&path, out);
+        } else if path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+        {
+            out.push(path);
+        }
+    }
+}
+
+fn write_annotation(dir: &Path, file: &Path, page: &GradedPage) -> Result<()> {
+    let Some(scan) = &page.scan else {
+        return Ok(());
+    };
+    let stem = file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "page".into());
+    let out = dir.join(format!("{stem}-p{}.png", page.report.page));
+    grader::annotate(scan, &page.report)
+        .save(&out)
+        .with_context(|| format!("cannot write {}", out.display()))
+}
+
+#[derive(Default)]
+struct Summary {
+    pages: usize,
+    clean: usize,
+    review: usize,
+    errors: usize,
+}
+
+impl Summary {
+    fn add(&mut self, r: &PageReport) {
+        self.pages += 1;
+        if r.error.is_some() {
+            self.errors += 1;
+        } else if !r.review.is_empty() {
+            self.review += 1;
+        } else {
+            self.clean += 1;
+        }
+    }
+
+    fn print(&self, files: usize) {
+        eprintln!(
+            "grader: {files} files, {} pages: {} graded, {} need review, {} could not be graded",
+            self.pages, self.clean, self.review, self.errors
+        );
+    }
+}

@@ -1,0 +1,54 @@
+//! Command-line front end. Each subcommand lives in its own module; add new ones to
+//! [`Command`] and dispatch them in [`run`].
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod grade;
+
+/// Exit code: every page graded, nothing needs a person.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: some pages need review, or some files could not be graded.
+pub const EXIT_ATTENTION: u8 = 1;
+/// Exit code: bad usage or a fatal error (e.g. an unreadable bundle).
+pub const EXIT_FATAL: u8 = 2;
+
+#[derive(Parser)]
+#[command(
+    name = "grader",
+    version,
+    about = "Grade scanned Gabarito answer sheets"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Grade scans (images, multi-page PDFs, folders of them) against a rendered bundle.
+    Grade(grade::GradeArgs),
+}
+
+/// Parses the command line and runs the subcommand.
+pub fn run() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_FATAL } else { EXIT_OK };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = match cli.command {
+        Command::Grade(args) => grade::run(args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("grader: {e:#}");
+            ExitCode::from(EXIT_FATAL)
+        }
+    }
+}

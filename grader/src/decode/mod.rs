@@ -1,0 +1,264 @@
+//! Decoding: file bytes → grayscale pages at a working resolution.
+//!
+//! Limits are checked from headers before any pixel buffer is allocated, so a decompression bomb
+//! is refused rather than decoded. JPEGs are decoded with the IDCT scaled down (1/2, 1/4, 1/8)
+//! when the scan is finer than the grader needs, which is most of the decode cost saved.
+//! Scanner PDFs are not rasterised: the image embedded in each page is extracted.
+
+use std::io::{Cursor, Read};
+use std::path::Path;
+
+use image::{GrayImage, ImageFormat};
+
+/// Input limits. The defaults admit a 600-dpi A3 scan and refuse anything much larger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest file accepted, bytes.
+    pub max_file_bytes: u64,
+    /// Largest width or height of one image, pixels.
+    pub max_side: u32,
+    /// Largest pixel count of one image.
+    pub max_pixels: u64,
+    /// Most pages read from one PDF.
+    pub max_pages: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_file_bytes: 200 * 1024 * 1024,
+            max_side: 12_000,
+            max_pixels: 80_000_000,
+            max_pages: 2_000,
+        }
+    }
+}
+
+/// The long side of the working image is brought down towards this (≈ 128 dpi on A4): bubbles
+/// stay ~8 px in radius and QR modules ~5 px, plenty for both, at a quarter of the pixels of a
+/// 300-dpi scan.
+pub const WORKING_LONG_SIDE: u32 = 1500;
+
+/// Why a file or page cannot be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// The file is larger than [`Limits::max_file_bytes`].
+    #[error("file too large: {0} bytes (limit {1})")]
+    FileTooLarge(u64, u64),
+    /// The header announces an image beyond the limits (a decompression bomb, or a mistake).
+    #[error("image too large: {0}×{1} pixels (refused before decoding)")]
+    TooManyPixels(u64, u64),
+    /// Not an image or PDF format the grader reads.
+    #[error("unsupported file format{0}")]
+    Unsupported(String),
+    /// The data is damaged.
+    #[error("corrupt {0}: {1}")]
+    Corrupt(&'static str, String),
+    /// A PDF page without an embedded image (a born-digital PDF, not a scan).
+    #[error("PDF page holds no scanned image (born-digital PDFs are not rasterised)")]
+    NoImageOnPage,
+    /// The file could not be read.
+    #[error("cannot read file: {0}")]
+    Io(String),
+}
+
+/// One decoded page.
+#[derive(Debug)]
+pub struct DecodedPage {
+    /// Page number in the file, from 1.
+    pub page: u32,
+    /// The page in grayscale at working resolution, or why not.
+    pub image: Result<GrayImage, DecodeError>,
+}
+
+/// Reads a file, refusing one beyond the size limit before reading it.
+pub fn read_file_limited(path: &Path, limits: &Limits) -> Result<Vec<u8>, DecodeError> {
+    let meta = std::fs::metadata(path).map_err(|e| DecodeError::Io(e.to_string()))?;
+    if meta.len() > limits.max_file_bytes {
+        return Err(DecodeError::FileTooLarge(meta.len(), limits.max_file_bytes));
+    }
+    std::fs::read(path).map_err(|e| DecodeError::Io(e.to_string()))
+}
+
+/// Decodes an image or a PDF into pages. The file name is only used for messages.
+pub fn decode(
+    _file_name: &str,
+    bytes: &[u8],
+    limits: &Limits,
+) -> Result<Vec<DecodedPage>, DecodeError> {
+    if bytes.len() as u64 > limits.max_file_bytes {
+        return Err(DecodeError::FileTooLarge(
+            bytes.len() as u64,
+            limits.max_file_bytes,
+        ));
+    }
+    if bytes.starts_with(b"%PDF") {
+        return crate::decode::pdf::decode_pdf(bytes, limits);
+    }
+    let image = decode_image(bytes, limits)?;
+    Ok(vec![DecodedPage {
+        page: 1,
+        image: Ok(image),
+    }])
+}
+
+/// Decodes one raster image (JPEG, PNG, TIFF) to working resolution.
+pub fn decode_image(bytes: &[u8], limits: &Limits) -> Result<GrayImage, DecodeError> {
+    let format = image::guess_format(bytes)
+        .map_err(|_| DecodeError::Unsupported(" (not JPEG, PNG, TIFF or PDF)".into()))?;
+    match format {
+        ImageFormat::Jpeg => decode_jpeg(bytes, limits),
+        ImageFormat::Png | ImageFormat::Tiff => decode_other(bytes, format, limits),
+        other => Err(DecodeError::Unsupported(format!(" {other:?}"))),
+    }
+}
+
+fn check_dims(w: u64, h: u64, limits: &Limits) -> Result<(), DecodeError> {
+    if w == 0 || h == 0 {
+        return Err(DecodeError::Corrupt("image", "zero width or height".into()));
+    }
+    if w > u64::from(limits.max_side) || h > u64::from(limits.max_side) || w * h > limits.max_pixels
+    {
+        return Err(DecodeError::TooManyPixels(w, h));
+    }
+    Ok(())
+}
+
+/// JPEG through `jpeg-decoder`, which can scale the IDCT down while decoding.
+pub fn decode_jpeg(bytes: &[u8], limits: &Limits) -> Result<GrayImage, DecodeError> {
+    let corrupt = |e: jpeg_decoder::Error| DecodeError::Corrupt("JPEG", e.to_string());
+    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
+    decoder.read_info().map_err(corrupt)?;
+    let info = decoder
+        .info()
+        .ok_or_else(|| DecodeError::Corrupt("JPEG", "no frame header".into()))?;
+    let (w, h) = (u64::from(info.width), u64::from(info.height));
+    check_dims(w, h, limits)?;
+    decoder.set_max_decoding_buffer_size((limits.max_pixels * 4) as usize);
+    let long = w.max(h);
+    if long > u64::from(WORKING_LONG_SIDE) {
+        // Ask for the smallest scale that keeps the long side at or above the working size.
+        let f = long as f64 / f64::from(WORKING_LONG_SIDE);
+        let rw = ((w as f64 / f).ceil() as u64).clamp(1, u64::from(u16::MAX)) as u16;
+        let rh = ((h as f64 / f).ceil() as u64).clamp(1, u64::from(u16::MAX)) as u16;
+        decoder.scale(rw, rh).map_err(corrupt)?;
+    }
+    let pixels = decoder.decode().map_err(corrupt)?;
+    let info = decoder
+        .info()
+        .ok_or_else(|| DecodeError::Corrupt("JPEG", "no frame header".into()))?;
+    let (w, h) = (u32::from(info.width), u32::from(info.height));
+    let n = w as usize * h as usize;
+    let gray: Vec<u8> = match info.pixel_format {
+        jpeg_decoder::PixelFormat::L8 => pixels,
+        jpeg_decoder::PixelFormat::L16 => pixels.chunks_exact(2).map(|p| p[0]).collect(),
+        jpeg_decoder::PixelFormat::RGB24 => pixels
+            .chunks_exact(3)
+            .map(|p| luma(p[0], p[1], p[2]))
+            .collect(),
+        jpeg_decoder::PixelFormat::CMYK32 => pixels
+            .chunks_exact(4)
+            .map(|p| {
+                // jpeg-decoder hands back inverted (Adobe) CMYK: 255 = no ink.
+                let k = u32::from(p[3]);
+                let c = |v: u8| (u32::from(v) * k / 255) as u8;
+                luma(c(p[0]), c(p[1]), c(p[2]))
+            })
+            .collect(),
+    };
+    if gray.len() < n {
+        return Err(DecodeError::Corrupt("JPEG", "truncated pixel data".into()));
+    }
+    let image = GrayImage::from_raw(w, h, gray)
+        .ok_or_else(|| DecodeError::Corrupt("JPEG", "pixel buffer size".into()))?;
+    Ok(to_working(image))
+}
+
+/// PNG and TIFF through the `image` crate, with its limits set from ours.
+fn decode_other(
+    bytes: &[u8],
+    format: ImageFormat,
+    limits: &Limits,
+) -> Result<GrayImage, DecodeError> {
+    let name = if format == ImageFormat::Png {
+        "PNG"
+    } else {
+        "TIFF"
+    };
+    let mut reader = image::ImageReader::with_format(Cursor::new(bytes), format);
+    let (w, h) = reader
+        .into_dimensions()
+        .map_err(|e| DecodeError::Corrupt(name, e.to_string()))?;
+    check_dims(u64::from(w), u64::from(h), limits)?;
+    reader = image::ImageReader::with_format(Cursor::new(bytes), format);
+    let mut l = image::Limits::default();
+    l.max_image_width = Some(limits.max_side);
+    l.max_image_height = Some(limits.max_side);
+    l.max_alloc = Some(limits.max_pixels * 8);
+    reader.limits(l);
+    let image = reader
+        .decode()
+        .map_err(|e| DecodeError::Corrupt(name, e.to_string()))?;
+    Ok(to_working(image.into_luma8()))
+}
+
+/// ITU-R BT.601 luma, integer.
+pub fn luma(r: u8, g: u8, b: u8) -> u8 {
+    ((299 * u32::from(r) + 587 * u32::from(g) + 114 * u32::from(b) + 500) / 1000) as u8
+}
+
+/// Box-filters the image down by an integer factor while its long side is at least twice the
+/// working size (the JPEG path has usually done this already in the IDCT).
+pub fn to_working(image: GrayImage) -> GrayImage {
+    let long = image.width().max(image.height());
+    let factor = long / WORKING_LONG_SIDE;
+    if factor < 2 {
+        return image;
+    }
+    box_down(&image, factor)
+}
+
+/// Averages `f`×`f` blocks.
+pub fn box_down(image: &GrayImage, f: u32) -> GrayImage {
+    let (w, h) = (image.width() / f, image.height() / f);
+    let src = image.as_raw();
+    let sw = image.width() as usize;
+    let mut out = vec![0u8; w as usize * h as usize];
+    let area = f * f;
+    let mut acc = vec![0u32; w as usize];
+    for y in 0..h as usize {
+        acc.iter_mut().for_each(|a| *a = 0);
+        for dy in 0..f as usize {
+            let row = &src[(y * f as usize + dy) * sw..][..sw];
+            for (x, a) in acc.iter_mut().enumerate() {
+                let s = &row[x * f as usize..][..f as usize];
+                *a += s.iter().map(|&v| u32::from(v)).sum::<u32>();
+            }
+        }
+        for (x, a) in acc.iter().enumerate() {
+            out[y * w as usize + x] = ((a + area / 2) / area) as u8;
+        }
+    }
+    GrayImage::from_raw(w, h, out).unwrap_or_else(|| GrayImage::new(1, 1))
+}
+
+/// Reads at most `limit` bytes from `r`; more is an error (a bomb).
+pub(crate) fn read_bounded(
+    r: impl Read,
+    limit: u64,
+    what: &'static str,
+) -> Result<Vec<u8>, DecodeError> {
+    let mut out = Vec::new();
+    r.take(limit + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| DecodeError::Corrupt(what, e.to_string()))?;
+    if out.len() as u64 > limit {
+        return Err(DecodeError::Corrupt(
+            what,
+            "stream larger than its declared image".into(),
+        ));
+    }
+    Ok(out)
+}
+
+pub mod pdf;

@@ -1,0 +1,291 @@
+//! Mark reading: a fill measure per bubble, thresholds adapted to the sheet, and a state per
+//! question. An ambiguous question is `uncertain`, never guessed.
+//!
+//! Fill of a bubble = mean darkness inside 0.7 of its radius (the printed outline stays
+//! outside), where darkness runs from 0 at the paper around the bubble to 1 at the printed black
+//! of the corner marks. The sheet's own empty-bubble level (the faint printed letter makes an
+//! empty bubble some 15–23% dark over its whole disc) and filled level set the thresholds.
+
+use image::GrayImage;
+use shared::layout::PageLayout;
+use shared::scoring::AnswerState;
+
+use crate::geometry::Homography;
+
+/// One question as read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuestionReading {
+    /// Question number, from 1.
+    pub question: u32,
+    /// Indices of the bubbles read as marked (for `uncertain`: the likeliest ones).
+    pub marked: Vec<u8>,
+    /// Their printed labels.
+    pub marked_labels: Vec<String>,
+    /// The question's state.
+    pub state: AnswerState,
+    /// Fill measure of every bubble, in choice order (0 = empty paper, 1 = solid ink).
+    pub fills: Vec<f32>,
+}
+
+/// Every question of a page as read.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MarkReading {
+    /// Questions in layout order.
+    pub questions: Vec<QuestionReading>,
+    /// Fill level of an empty bubble on this sheet.
+    pub empty_level: f32,
+    /// Fill level of a marked bubble on this sheet.
+    pub filled_level: f32,
+    /// At or above: marked.
+    pub marked_threshold: f32,
+    /// Below: empty. In between: uncertain.
+    pub empty_threshold: f32,
+    /// Sheet-level reasons for review.
+    pub doubts: Vec<String>,
+}
+
+/// A bubble at least this much darker than the sheet's empty level is marked. Measured on the
+/// simulator's pens and pencils (darkness added over the empty level): the weakest real marks
+/// (a pencil cross, light pencil, a tick) add 0.11–0.16, erasure residue at most 0.10, an
+/// untouched bubble under noise at most 0.08; pen fills add ~0.6.
+const MARKED_GAP: f32 = 0.135;
+/// A bubble less than this much darker than the empty level is empty; in between, uncertain.
+const EMPTY_GAP: f32 = 0.10;
+/// Noise widens the uncertain band: the empty threshold is at least this many robust standard
+/// deviations of the empty bubbles above their level.
+const EMPTY_SIGMAS: f32 = 5.0;
+/// Filled level assumed when a sheet has too few clear marks to measure its own.
+const DEFAULT_FILLED: f32 = 0.85;
+
+/// Reads every bubble of `layout` from `image` through `h` (layout points → pixels).
+pub fn read_marks(image: &GrayImage, h: &Homography, layout: &PageLayout) -> MarkReading {
+    let ink = ink_level(image, h, layout);
+    let fills: Vec<f32> = layout
+        .bubbles
+        .iter()
+        .map(|b| bubble_fill(image, h, b.x, b.y, b.r, ink))
+        .collect();
+    // Group bubbles by question, keeping layout order.
+    let mut groups: Vec<(u32, Vec<usize>)> = Vec::new();
+    for (i, b) in layout.bubbles.iter().enumerate() {
+        match groups.last_mut() {
+            Some((q, idx)) if *q == b.question => idx.push(i),
+            _ => groups.push((b.question, vec![i])),
+        }
+    }
+    let mut sorted = fills.clone();
+    sorted.sort_by(f32::total_cmp);
+    let empty = percentile(&sorted, 0.3);
+    // Filled level: the typical top fill of the questions that are clearly marked.
+    let mut tops: Vec<f32> = groups
+        .iter()
+        .map(|(_, idx)| idx.iter().map(|&i| fills[i]).fold(0.0, f32::max))
+        .filter(|&t| t > empty + 0.35)
+        .collect();
+    tops.sort_by(f32::total_cmp);
+    let filled = if tops.len() >= 3 {
+        percentile(&tops, 0.5).max(empty + 0.3)
+    } else {
+        DEFAULT_FILLED.max(empty + 0.3)
+    };
+    // Robust spread of the empty bubbles (those below the 60th percentile).
+    let lower = &sorted[..(sorted.len() * 6 / 10).max(1).min(sorted.len())];
+    let mut dev: Vec<f32> = lower.iter().map(|f| (f - empty).abs()).collect();
+    dev.sort_by(f32::total_cmp);
+    let sigma = 1.4826 * percentile(&dev, 0.5);
+    let empty_threshold = empty + EMPTY_GAP.max(EMPTY_SIGMAS * sigma);
+    let marked_threshold = (empty + MARKED_GAP).max(empty_threshold + 0.03);
+    let mut doubts = Vec::new();
+    if empty > 0.4 {
+        doubts.push(format!(
+            "page too dark to read marks reliably (empty bubbles {:.0}% dark)",
+            empty * 100.0
+        ));
+    }
+    let questions = groups
+        .iter()
+        .map(|(q, idx)| {
+            let f: Vec<f32> = idx.iter().map(|&i| fills[i]).collect();
+            let labels: Vec<&str> = idx
+                .iter()
+                .map(|&i| layout.bubbles[i].choice.as_str())
+                .collect();
+            classify(*q, &f, &labels, marked_threshold, empty_threshold)
+        })
+        .collect();
+    MarkReading {
+        questions,
+        empty_level: empty,
+        filled_level: filled,
+        marked_threshold,
+        empty_threshold,
+        doubts,
+    }
+}
+
+/// One question's state from its fills: every bubble must be clearly marked or clearly empty,
+/// otherwise the question is uncertain.
+pub fn classify(
+    question: u32,
+    fills: &[f32],
+    labels: &[&str],
+    marked_threshold: f32,
+    empty_threshold: f32,
+) -> QuestionReading {
+    let marked: Vec<u8> = (0..fills.len())
+        .filter(|&i| fills[i] >= marked_threshold)
+        .map(|i| i as u8)
+        .collect();
+    let ambiguous = fills
+        .iter()
+        .any(|&f| f >= empty_threshold && f < marked_threshold);
+    let state = if ambiguous {
+        AnswerState::Uncertain
+    } else {
+        match marked.len() {
+            0 => AnswerState::Blank,
+            1 => AnswerState::Answered,
+            _ => AnswerState::Multiple,
+        }
+    };
+    let marked = if state == AnswerState::Uncertain {
+        // Report the bubbles that look most like marks, for the reviewer.
+        (0..fills.len())
+            .filter(|&i| fills[i] >= empty_threshold)
+            .map(|i| i as u8)
+            .collect()
+    } else {
+        marked
+    };
+    QuestionReading {
+        question,
+        marked_labels: marked
+            .iter()
+            .map(|&i| labels.get(i as usize).copied().unwrap_or("?").to_string())
+            .collect(),
+        marked,
+        state,
+        fills: fills.to_vec(),
+    }
+}
+
+fn percentile(sorted: &[f32], p: f32) -> f32 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() - 1) as f32 * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// Gray level of printed black: the centres of the three solid corner marks.
+fn ink_level(image: &GrayImage, h: &Homography, layout: &PageLayout) -> f32 {
+    let mut levels: Vec<f32> = layout
+        .corner_marks
+        .iter()
+        .filter(|m| !m.hollow)
+        .map(|m| {
+            let (cx, cy) = m.center();
+            disc_mean(image, h, cx, cy, m.size * 0.3)
+        })
+        .collect();
+    levels.sort_by(f32::total_cmp);
+    levels.get(levels.len() / 2).copied().unwrap_or(30.0)
+}
+
+fn disc_mean(image: &GrayImage, h: &Homography, x: f32, y: f32, r: f32) -> f32 {
+    let (cx, cy) = h.apply_f32(x, y);
+    let rp = r * h.local_scale(f64::from(x), f64::from(y)) as f32;
+    let mut acc = 0.0;
+    let mut n = 0.0;
+    for_disc(image, cx, cy, rp, |v| {
+        acc += f32::from(v);
+        n += 1.0;
+    });
+    if n > 0.0 { acc / n } else { 255.0 }
+}
+
+/// Calls `f` with every pixel whose centre lies within `r` of (`cx`, `cy`).
+fn for_disc(image: &GrayImage, cx: f32, cy: f32, r: f32, mut f: impl FnMut(u8)) {
+    let (w, h) = (image.width() as i64, image.height() as i64);
+    let raw = image.as_raw();
+    let y0 = ((cy - r).floor() as i64).max(0);
+    let y1 = ((cy + r).ceil() as i64).min(h - 1);
+    for y in y0..=y1 {
+        let dy = y as f32 + 0.5 - cy;
+        let half = r * r - dy * dy;
+        if half < 0.0 {
+            continue;
+        }
+        let half = half.sqrt();
+        let x0 = ((cx - half - 0.5).ceil() as i64).max(0);
+        let x1 = ((cx + half - 0.5).floor() as i64).min(w - 1);
+        for x in x0..=x1 {
+            f(raw[(y * w + x) as usize]);
+        }
+    }
+}
+
+/// The fill of one bubble: mean darkness inside 0.7 r, darkness from the local paper level
+/// (bright percentile of a box around the bubble) to `ink`.
+fn bubble_fill(image: &GrayImage, h: &Homography, x: f32, y: f32, r: f32, ink: f32) -> f32 {
+    let (cx, cy) = h.apply_f32(x, y);
+    let s = h.local_scale(f64::from(x), f64::from(y)) as f32;
+    let rp = r * s;
+    let paper = local_paper(image, cx, cy, rp * 1.45);
+    let span = (paper - ink).max(20.0);
+    let mut acc = 0.0f32;
+    let mut n = 0.0f32;
+    for_disc(image, cx, cy, rp * 0.7, |v| {
+        acc += ((paper - f32::from(v)) / span).clamp(0.0, 1.0);
+        n += 1.0;
+    });
+    if n > 0.0 { acc / n } else { 0.0 }
+}
+
+/// The paper's gray level near a point: the 90th percentile of a square of half-side `half`.
+fn local_paper(image: &GrayImage, cx: f32, cy: f32, half: f32) -> f32 {
+    let (w, h) = (image.width() as i64, image.height() as i64);
+    let raw = image.as_raw();
+    let x0 = ((cx - half) as i64).clamp(0, w - 1);
+    let x1 = ((cx + half) as i64).clamp(0, w - 1);
+    let y0 = ((cy - half) as i64).clamp(0, h - 1);
+    let y1 = ((cy + half) as i64).clamp(0, h - 1);
+    let mut hist = [0u32; 256];
+    let mut n = 0u32;
+    for y in y0..=y1 {
+        for &v in &raw[(y * w + x0) as usize..=(y * w + x1) as usize] {
+            hist[v as usize] += 1;
+            n += 1;
+        }
+    }
+    let target = n - n / 10;
+    let mut acc = 0;
+    for (v, &c) in hist.iter().enumerate() {
+        acc += c;
+        if acc >= target {
+            return v as f32;
+        }
+    }
+    255.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bubble_between_thresholds_makes_the_question_uncertain() {
+        let labels = ["A", "B", "C", "D", "E"];
+        let q = classify(1, &[0.05, 0.9, 0.06, 0.05, 0.04], &labels, 0.4, 0.2);
+        assert_eq!(
+            (q.state, q.marked_labels.clone()),
+            (AnswerState::Answered, vec!["B".into()])
+        );
+        let q = classify(1, &[0.05, 0.9, 0.3, 0.05, 0.04], &labels, 0.4, 0.2);
+        assert_eq!(q.state, AnswerState::Uncertain);
+        let q = classify(1, &[0.05, 0.9, 0.8, 0.05, 0.04], &labels, 0.4, 0.2);
+        assert_eq!(q.state, AnswerState::Multiple);
+        let q = classify(1, &[0.05, 0.1, 0.1, 0.05, 0.04], &labels, 0.4, 0.2);
+        assert_eq!(q.state, AnswerState::Blank);
+    }
+}

@@ -1,0 +1,69 @@
+//! Grading accuracy on the full simulated set: 500+ sheets of the 90-question example exam,
+//! every fill style and degradation in realistic proportions. Prints the acceptance figures.
+//!
+//! `cargo bench -p gabarito-tests --bench accuracy` (needs `pdftoppm`).
+//! Environment: `GABARITO_SHEETS` (default 520), `GABARITO_SEED` (default below),
+//! `GABARITO_KEEP_FAILURES=DIR` saves every scan not read perfectly with its truth,
+//! `GABARITO_REPORT=FILE` writes the full tally as JSON.
+
+use std::time::Instant;
+
+use gabarito_tests::fixture::{RenderedFixture, example_exam, roster};
+use gabarito_tests::run::{SetOptions, grade_set};
+use gabarito_tests::scenario::Mix;
+
+const DEFAULT_SEED: u64 = 0xACC0_2026;
+
+fn main() -> anyhow::Result<()> {
+    let sheets: usize = std::env::var("GABARITO_SHEETS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(520);
+    let seed: u64 = std::env::var("GABARITO_SEED")
+        .ok()
+        .and_then(|s| {
+            s.strip_prefix("0x")
+                .map_or_else(|| s.parse().ok(), |h| u64::from_str_radix(h, 16).ok())
+        })
+        .unwrap_or(DEFAULT_SEED);
+    let keep = std::env::var_os("GABARITO_KEEP_FAILURES").map(std::path::PathBuf::from);
+
+    let started = Instant::now();
+    let exam = example_exam()?;
+    let fx = RenderedFixture::render(&exam, &roster(sheets), seed)?;
+    println!(
+        "rendered {} pages in {:.1} s",
+        fx.bundle.pages.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let grader = grader::Grader::new(fx.bundle.clone());
+    let opts = SetOptions {
+        seed,
+        sheets,
+        dpi: 300,
+        mix: Mix::realistic(),
+        keep_failures: keep,
+    };
+    let tally = grade_set(&fx, &opts, |name, bytes| grader.grade_bytes(name, bytes))?;
+    println!(
+        "accuracy benchmark: {sheets} sheets, {} questions each, seed {seed:#x}, 300 dpi, \
+         mix {:?}; {:.0} s wall",
+        exam.questions.len(),
+        opts.mix,
+        started.elapsed().as_secs_f64()
+    );
+    println!("{}", tally.report(200));
+    println!(
+        "SUMMARY questions right {:.3}% | uncertain {:.3}% | silently wrong {} | sheets needing review {:.2}% | identified locally {:.2}% | wrong identities {}",
+        tally.right_pct(),
+        100.0 * tally.questions.uncertain as f64 / tally.questions.total().max(1) as f64,
+        tally.questions.silently_wrong,
+        100.0 - tally.no_review_pct(),
+        tally.identified_locally_pct(),
+        tally.wrong_identity
+    );
+    if let Ok(path) = std::env::var("GABARITO_REPORT") {
+        std::fs::write(path, serde_json::to_string_pretty(&tally)?)?;
+    }
+    Ok(())
+}

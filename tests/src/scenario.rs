@@ -1,0 +1,654 @@
+//! Who answers what, with which pen, scanned how: draws a sheet's whole story from a seed, in
+//! proportions a school would see, then renders it over the clean page and keeps the truth.
+
+use image::GrayImage;
+use rand::rngs::StdRng;
+use rand::{Rng, RngExt, SeedableRng};
+use serde::Serialize;
+use shared::BundlePage;
+use shared::scoring::AnswerState;
+
+use crate::SimError;
+use crate::degrade::{
+    Background, Degradation, Geometry, Homography, Lighting, Shadow, degrade, encode_jpeg,
+};
+use crate::noise::{hash3, normal, uniform};
+use crate::pen::{
+    FillStyle, MarkSpec, MarkStats, StrayKind, Tool, draw_mark, draw_pen_stroke, draw_stain,
+    draw_stray, stray_path,
+};
+use crate::rasterize::px_per_pt;
+
+/// How the page was captured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Profile {
+    /// A flatbed scanner: nearly straight, sharp, clean.
+    Flatbed,
+    /// A sheet-fed scanner or copier feeder: skew, some pages upside down, some at 200 dpi.
+    Feeder,
+    /// A phone photo: perspective, uneven light, shadows, a table around the page.
+    Phone,
+    /// A worn copier or fax-like scan: low contrast, noise, heavy JPEG.
+    Photocopy,
+}
+
+impl Profile {
+    /// Every profile, for reports.
+    pub const ALL: [Profile; 4] = [
+        Profile::Flatbed,
+        Profile::Feeder,
+        Profile::Phone,
+        Profile::Photocopy,
+    ];
+
+    /// Short name, as in file names and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Flatbed => "flatbed",
+            Profile::Feeder => "feeder",
+            Profile::Phone => "phone",
+            Profile::Photocopy => "photocopy",
+        }
+    }
+}
+
+/// Damage done to the QR code on paper, before scanning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum QrDamage {
+    /// A pen stroke across the code.
+    PenStroke,
+    /// A stain over part of the code.
+    Stain,
+}
+
+/// The proportions a set of sheets is drawn with.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Mix {
+    /// Relative weights of flatbed, feeder, phone and photocopy captures.
+    pub profiles: [f32; 4],
+    /// Whether students mark with every style (false: pen and pencil fills only).
+    pub all_styles: bool,
+    /// Chance that a sheet carries stray marks.
+    pub stray_rate: f64,
+    /// Chance of a pen stroke across the QR code.
+    pub qr_stroke_rate: f64,
+    /// Chance of a stain over part of the QR code.
+    pub qr_stain_rate: f64,
+    /// Output JPEG quality range override (inclusive), e.g. 75–85 for the throughput benchmark.
+    pub jpeg_quality: Option<(u8, u8)>,
+}
+
+impl Mix {
+    /// What a school's batch looks like: mostly scanners, a fifth phone photos, every marking
+    /// style and damage present.
+    pub fn realistic() -> Self {
+        Self {
+            profiles: [0.4, 0.3, 0.2, 0.1],
+            all_styles: true,
+            stray_rate: 0.25,
+            qr_stroke_rate: 0.03,
+            qr_stain_rate: 0.03,
+            jpeg_quality: None,
+        }
+    }
+
+    /// Flatbed and feeder scans of students who fill bubbles properly, at a given JPEG quality
+    /// range: the throughput benchmark's input.
+    pub fn scanner(jpeg_quality: (u8, u8)) -> Self {
+        Self {
+            profiles: [0.5, 0.5, 0.0, 0.0],
+            all_styles: true,
+            stray_rate: 0.25,
+            qr_stroke_rate: 0.0,
+            qr_stain_rate: 0.0,
+            jpeg_quality: Some(jpeg_quality),
+        }
+    }
+}
+
+/// One drawn bubble and what it added, for reports.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BubbleMark {
+    /// The bubble's printed label.
+    pub choice: String,
+    /// How it was marked.
+    pub spec: MarkSpec,
+    /// What the mark added, measured on the clean page.
+    pub stats: MarkStats,
+}
+
+/// What a question holds in truth.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QuestionTruth {
+    /// Question number, from 1.
+    pub question: u32,
+    /// The state a careful person would record.
+    pub state: AnswerState,
+    /// Labels of the marked bubbles, in printed order.
+    pub marked: Vec<String>,
+    /// Every bubble that received ink (erasure residue included).
+    pub marks: Vec<BubbleMark>,
+}
+
+/// Everything true about a simulated sheet.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SheetTruth {
+    /// Index of the sheet in its set.
+    pub index: usize,
+    /// The seed that reproduces it.
+    pub seed: u64,
+    /// File name it is saved or posted under.
+    pub file_name: String,
+    /// The page's sheet code.
+    pub sheet_code: shared::SheetCode,
+    /// The page's student.
+    pub student_id: Option<String>,
+    /// The page's exam version.
+    pub version: String,
+    /// How it was captured.
+    pub profile: Profile,
+    /// The dominant marking style of its student.
+    pub student_style: FillStyle,
+    /// What was done to the QR code on paper.
+    pub qr_damage: Option<QrDamage>,
+    /// Stray marks drawn.
+    pub strays: Vec<StrayKind>,
+    /// Every degradation, exactly.
+    pub degradation: Degradation,
+    /// Per question, in order.
+    pub questions: Vec<QuestionTruth>,
+}
+
+/// A simulated scan: the file and its truth.
+#[derive(Debug, Clone)]
+pub struct SimulatedScan {
+    /// The JPEG file.
+    pub bytes: Vec<u8>,
+    /// What is true about it.
+    pub truth: SheetTruth,
+}
+
+/// The seed of sheet `index` of a set drawn from `master`.
+pub fn sheet_seed(master: u64, index: usize) -> u64 {
+    hash3(master, index as u64, 0x5EE7)
+}
+
+/// Draws a student's dominant style: realistic shares, pen and pencil first.
+fn draw_student_style<R: Rng + ?Sized>(rng: &mut R, all_styles: bool) -> (FillStyle, Tool) {
+    let r: f32 = rng.random_range(0.0..1.0);
+    if !all_styles {
+        return if r < 0.6 {
+            (FillStyle::PenFull, Tool::Pen)
+        } else {
+            (FillStyle::PencilFull, Tool::Pencil)
+        };
+    }
+    match r {
+        r if r < 0.45 => (FillStyle::PenFull, Tool::Pen),
+        r if r < 0.73 => (FillStyle::PencilFull, Tool::Pencil),
+        r if r < 0.79 => (FillStyle::LightPencil, Tool::Pencil),
+        r if r < 0.89 => (
+            FillStyle::Partial,
+            if rng.random_bool(0.5) {
+                Tool::Pen
+            } else {
+                Tool::Pencil
+            },
+        ),
+        r if r < 0.95 => (FillStyle::Cross, Tool::Pen),
+        _ => (FillStyle::Check, Tool::Pen),
+    }
+}
+
+/// The style of one mark: mostly the student's own, sometimes another.
+fn draw_mark_style<R: Rng + ?Sized>(
+    rng: &mut R,
+    own: FillStyle,
+    tool: Tool,
+    all_styles: bool,
+) -> MarkSpec {
+    if !all_styles || rng.random_bool(0.94) {
+        return MarkSpec { style: own, tool };
+    }
+    let options: &[FillStyle] = match tool {
+        Tool::Pen => &[
+            FillStyle::PenFull,
+            FillStyle::Partial,
+            FillStyle::Cross,
+            FillStyle::Check,
+        ],
+        Tool::Pencil => &[
+            FillStyle::PencilFull,
+            FillStyle::LightPencil,
+            FillStyle::Partial,
+            FillStyle::Cross,
+        ],
+    };
+    MarkSpec {
+        style: options[rng.random_range(0..options.len())],
+        tool,
+    }
+}
+
+fn draw_degradation<R: Rng + ?Sized>(rng: &mut R, profile: Profile, mix: &Mix) -> Degradation {
+    let seed: u64 = rng.random();
+    let side = |rng: &mut R| rng.random_range(0..4u8);
+    let mut d = match profile {
+        Profile::Flatbed => Degradation {
+            geometry: Geometry {
+                rotation_deg: normal(rng, 0.0, 0.7).clamp(-2.0, 2.0),
+                upside_down: rng.random_bool(0.02),
+                keystone: 0.0,
+                keystone_side: 0,
+                scale: uniform(rng, 0.99, 1.01),
+                margins: [0; 4].map(|_| uniform(rng, 0.0, 40.0)),
+            },
+            background: Background::Lid {
+                level: rng.random_range(240..=255),
+            },
+            blur_sigma: uniform(rng, 0.3, 0.8),
+            lighting: rng.random_bool(0.1).then(|| Lighting {
+                gradient: uniform(rng, 0.02, 0.08),
+                angle: uniform(rng, 0.0, std::f32::consts::TAU),
+                vignette: 0.0,
+            }),
+            shadow: None,
+            contrast: rng
+                .random_bool(0.1)
+                .then(|| (rng.random_range(10..30), rng.random_range(225..245))),
+            noise_sigma: uniform(rng, 1.0, 3.0),
+            jpeg_quality: rng.random_range(70..=90),
+            seed,
+        },
+        Profile::Feeder => {
+            let low_dpi = rng.random_bool(0.15);
+            Degradation {
+                geometry: Geometry {
+                    rotation_deg: uniform(rng, -4.0, 4.0),
+                    upside_down: rng.random_bool(0.08),
+                    keystone: 0.0,
+                    keystone_side: 0,
+                    scale: uniform(rng, 0.98, 1.02) * if low_dpi { 2.0 / 3.0 } else { 1.0 },
+                    margins: [0; 4].map(|_| uniform(rng, 0.0, 30.0)),
+                },
+                background: Background::Lid {
+                    level: rng.random_range(200..=255),
+                },
+                blur_sigma: uniform(rng, 0.4, 1.1),
+                lighting: None,
+                shadow: None,
+                contrast: rng
+                    .random_bool(0.15)
+                    .then(|| (rng.random_range(20..50), rng.random_range(215..240))),
+                noise_sigma: uniform(rng, 2.0, 5.0),
+                jpeg_quality: rng.random_range(55..=85),
+                seed,
+            }
+        }
+        Profile::Phone => Degradation {
+            geometry: Geometry {
+                rotation_deg: uniform(rng, -7.0, 7.0),
+                upside_down: rng.random_bool(0.05),
+                keystone: uniform(rng, 0.01, 0.08),
+                keystone_side: side(rng),
+                scale: uniform(rng, 0.95, 1.05),
+                margins: [0; 4].map(|_| uniform(rng, 30.0, 250.0)),
+            },
+            background: Background::Table {
+                level: rng.random_range(40..=150),
+                texture: rng.random_range(15..=40),
+            },
+            blur_sigma: uniform(rng, 0.6, 1.6),
+            lighting: Some(Lighting {
+                gradient: uniform(rng, 0.1, 0.35),
+                angle: uniform(rng, 0.0, std::f32::consts::TAU),
+                vignette: uniform(rng, 0.0, 0.2),
+            }),
+            shadow: rng.random_bool(0.5).then(|| Shadow {
+                side: side(rng),
+                reach: uniform(rng, 0.1, 0.35),
+                strength: uniform(rng, 0.2, 0.45),
+                softness: uniform(rng, 0.03, 0.12),
+            }),
+            contrast: rng
+                .random_bool(0.3)
+                .then(|| (rng.random_range(30..70), rng.random_range(200..235))),
+            noise_sigma: uniform(rng, 3.0, 8.0),
+            jpeg_quality: rng.random_range(40..=80),
+            seed,
+        },
+        Profile::Photocopy => Degradation {
+            geometry: Geometry {
+                rotation_deg: uniform(rng, -3.0, 3.0),
+                upside_down: rng.random_bool(0.03),
+                keystone: 0.0,
+                keystone_side: 0,
+                scale: uniform(rng, 0.98, 1.02),
+                margins: [0; 4].map(|_| uniform(rng, 0.0, 30.0)),
+            },
+            background: Background::Lid {
+                level: rng.random_range(200..=240),
+            },
+            blur_sigma: uniform(rng, 0.5, 1.2),
+            lighting: rng.random_bool(0.3).then(|| Lighting {
+                gradient: uniform(rng, 0.05, 0.15),
+                angle: uniform(rng, 0.0, std::f32::consts::TAU),
+                vignette: 0.0,
+            }),
+            shadow: None,
+            contrast: Some((rng.random_range(40..=90), rng.random_range(190..=225))),
+            noise_sigma: uniform(rng, 3.0, 7.0),
+            jpeg_quality: rng.random_range(40..=70),
+            seed,
+        },
+    };
+    if let Some((lo, hi)) = mix.jpeg_quality {
+        d.jpeg_quality = rng.random_range(lo..=hi.max(lo));
+    }
+    d
+}
+
+fn draw_profile<R: Rng + ?Sized>(rng: &mut R, weights: &[f32; 4]) -> Profile {
+    let total: f32 = weights.iter().sum();
+    let mut r = rng.random_range(0.0..total.max(f32::EPSILON));
+    for (p, &w) in Profile::ALL.iter().zip(weights.iter()) {
+        if r < w {
+            return *p;
+        }
+        r -= w;
+    }
+    Profile::Flatbed
+}
+
+/// Areas of the page (pixels) a stray mark must keep clear of, so that it changes no answer
+/// and does not cover a registration mark.
+struct Keepout {
+    circles: Vec<(f32, f32, f32)>,
+    rects: Vec<(f32, f32, f32, f32)>,
+    width: f32,
+    height: f32,
+    inset: f32,
+}
+
+impl Keepout {
+    fn new(page: &BundlePage, s: f32) -> Self {
+        let l = &page.layout;
+        let clear = 3.0 * s;
+        let mut circles: Vec<(f32, f32, f32)> = l
+            .bubbles
+            .iter()
+            .map(|b| (b.x * s, b.y * s, (b.r * s) + clear))
+            .collect();
+        circles.extend(
+            l.student_number_bubbles
+                .iter()
+                .map(|b| (b.x * s, b.y * s, b.r * s + clear)),
+        );
+        let grow = |x: f32, y: f32, w: f32, h: f32, m: f32| {
+            ((x - m) * s, (y - m) * s, (x + w + m) * s, (y + h + m) * s)
+        };
+        let mut rects: Vec<_> = l
+            .corner_marks
+            .iter()
+            .map(|m| grow(m.x, m.y, m.size, m.size, 12.0))
+            .collect();
+        let quiet = shared::layout::QR_QUIET_MODULES as f32 * shared::layout::QR_MODULE;
+        rects.push(grow(l.qr.x, l.qr.y, l.qr.size, l.qr.size, quiet + 2.0));
+        let t = l.text_id;
+        rects.push(grow(t.x, t.y, t.width, t.height, 3.0));
+        Self {
+            circles,
+            rects,
+            width: l.paper.width * s,
+            height: l.paper.height * s,
+            inset: 15.0 * s,
+        }
+    }
+
+    fn allows(&self, path: &[(f32, f32)]) -> bool {
+        densify(path, 2.0).iter().all(|&(x, y)| {
+            x > self.inset
+                && y > self.inset
+                && x < self.width - self.inset
+                && y < self.height - self.inset
+                && self
+                    .circles
+                    .iter()
+                    .all(|&(cx, cy, r)| (x - cx).powi(2) + (y - cy).powi(2) > r * r)
+                && self
+                    .rects
+                    .iter()
+                    .all(|&(x0, y0, x1, y1)| x < x0 || x > x1 || y < y0 || y > y1)
+        })
+    }
+}
+
+/// Inserts points so that neighbours are at most `step` apart.
+fn densify(path: &[(f32, f32)], step: f32) -> Vec<(f32, f32)> {
+    let mut out = Vec::with_capacity(path.len());
+    for w in path.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        let len = ((b.0 - a.0).powi(2) + (b.1 - a.1).powi(2)).sqrt();
+        let n = (len / step).ceil().max(1.0) as usize;
+        for i in 0..n {
+            let t = i as f32 / n as f32;
+            out.push((a.0 + (b.0 - a.0) * t, a.1 + (b.1 - a.1) * t));
+        }
+    }
+    if let Some(&last) = path.last() {
+        out.push(last);
+    }
+    out
+}
+
+/// Simulates sheet `index` of a set with master seed `master`: marks the clean `page` image
+/// (rasterised at `dpi`) as its student would, degrades it as `mix` says, and encodes JPEG.
+pub fn simulate_sheet(
+    clean: &GrayImage,
+    dpi: u32,
+    page: &BundlePage,
+    exam: &shared::Exam,
+    master: u64,
+    index: usize,
+    mix: &Mix,
+) -> Result<(SimulatedScan, GrayImage, Homography), SimError> {
+    let seed = sheet_seed(master, index);
+    let mut rng = StdRng::seed_from_u64(seed);
+    let s = px_per_pt(dpi);
+    let px_per_mm = dpi as f32 / 25.4;
+    let mut img = clean.clone();
+
+    let (own, tool) = draw_student_style(&mut rng, mix.all_styles);
+    let ability = uniform(&mut rng, 0.3, 0.95);
+    let blank_rate = if rng.random_bool(0.1) {
+        uniform(&mut rng, 0.1, 0.3)
+    } else {
+        0.02
+    };
+    let erases = tool == Tool::Pencil;
+
+    let mut questions = Vec::new();
+    let mut q_numbers: Vec<u32> = page.layout.bubbles.iter().map(|b| b.question).collect();
+    q_numbers.dedup();
+    for q in q_numbers {
+        let bubbles: Vec<_> = page
+            .layout
+            .bubbles
+            .iter()
+            .filter(|b| b.question == q)
+            .collect();
+        let n = bubbles.len();
+        let index0 = q as usize - 1;
+        let key = exam.key_for(&page.version, index0).unwrap_or_default();
+        let mut chosen: Vec<usize> = Vec::new();
+        let r: f64 = rng.random_range(0.0..1.0);
+        if r >= f64::from(blank_rate) {
+            let first = if rng.random_bool(f64::from(ability)) && !key.is_empty() {
+                usize::from(key[0]).min(n - 1)
+            } else {
+                rng.random_range(0..n)
+            };
+            chosen.push(first);
+            if rng.random_bool(0.01) && n > 1 {
+                let mut second = rng.random_range(0..n - 1);
+                if second >= first {
+                    second += 1;
+                }
+                chosen.push(second);
+            }
+        }
+        let mut marks: Vec<(usize, MarkSpec)> = chosen
+            .iter()
+            .map(|&c| (c, draw_mark_style(&mut rng, own, tool, mix.all_styles)))
+            .collect();
+        // Pencil users change their minds: the old answer is erased, sometimes leaving the
+        // question blank.
+        let erase_rate = if chosen.is_empty() { 0.1 } else { 0.04 };
+        if mix.all_styles && erases && rng.random_bool(erase_rate) && n > chosen.len() {
+            let free: Vec<usize> = (0..n).filter(|i| !chosen.contains(i)).collect();
+            let e = free[rng.random_range(0..free.len())];
+            marks.push((
+                e,
+                MarkSpec {
+                    style: FillStyle::Erased,
+                    tool: Tool::Pencil,
+                },
+            ));
+        }
+        marks.sort_by_key(|m| m.0);
+        let mut drawn = Vec::new();
+        for (c, spec) in marks {
+            let b = bubbles[c];
+            let stats = draw_mark(
+                &mut img,
+                b.x * s,
+                b.y * s,
+                b.r * s,
+                px_per_mm,
+                spec,
+                &mut rng,
+            );
+            drawn.push(BubbleMark {
+                choice: b.choice.clone(),
+                spec,
+                stats,
+            });
+        }
+        let marked: Vec<String> = drawn
+            .iter()
+            .filter(|m| m.spec.style.is_mark())
+            .map(|m| m.choice.clone())
+            .collect();
+        let state = match marked.len() {
+            0 => AnswerState::Blank,
+            1 => AnswerState::Answered,
+            _ => AnswerState::Multiple,
+        };
+        questions.push(QuestionTruth {
+            question: q,
+            state,
+            marked,
+            marks: drawn,
+        });
+    }
+
+    let keepout = Keepout::new(page, s);
+    let mut strays = Vec::new();
+    if mix.all_styles && rng.random_bool(mix.stray_rate) {
+        let count = rng.random_range(1..=3);
+        for _ in 0..count {
+            let kind = match rng.random_range(0..3) {
+                0 => StrayKind::Scribble,
+                1 => StrayKind::Line,
+                _ => StrayKind::Dot,
+            };
+            for _attempt in 0..40 {
+                let (x, y) = match kind {
+                    StrayKind::Scribble => {
+                        let h = page.layout.header;
+                        (
+                            uniform(&mut rng, h.x, h.x + h.width * 0.6) * s,
+                            uniform(&mut rng, h.y + h.height * 0.4, h.y + h.height) * s,
+                        )
+                    }
+                    StrayKind::Line => (
+                        uniform(&mut rng, 0.0, page.layout.paper.width) * s,
+                        uniform(&mut rng, 0.0, page.layout.paper.height) * s,
+                    ),
+                    StrayKind::Dot => {
+                        let labels = &page.layout.question_labels;
+                        if labels.is_empty() {
+                            break;
+                        }
+                        let l = labels[rng.random_range(0..labels.len())];
+                        ((l.x - uniform(&mut rng, 13.0, 17.0)) * s, l.y * s)
+                    }
+                };
+                let path = stray_path(&mut rng, kind, x, y, px_per_mm);
+                if keepout.allows(&path) {
+                    let stray_tool = if rng.random_bool(0.7) {
+                        tool
+                    } else {
+                        Tool::Pen
+                    };
+                    draw_stray(&mut img, &path, stray_tool, px_per_mm, &mut rng);
+                    strays.push(kind);
+                    break;
+                }
+            }
+        }
+    }
+
+    let qr = page.layout.qr;
+    let r: f64 = rng.random_range(0.0..1.0);
+    let qr_damage = if r < mix.qr_stroke_rate {
+        Some(QrDamage::PenStroke)
+    } else if r < mix.qr_stroke_rate + mix.qr_stain_rate {
+        Some(QrDamage::Stain)
+    } else {
+        None
+    };
+    match qr_damage {
+        Some(QrDamage::PenStroke) => {
+            // A stroke from outside the code to outside the code, through it.
+            let (cx, cy) = ((qr.x + qr.size / 2.0) * s, (qr.y + qr.size / 2.0) * s);
+            let angle = uniform(&mut rng, -0.9, 0.9);
+            let half = qr.size * 0.75 * s;
+            let off = normal(&mut rng, 0.0, qr.size * 0.15) * s;
+            let (sn, cs) = angle.sin_cos();
+            let a = (cx - half * cs - off * sn, cy - half * sn + off * cs);
+            let b = (cx + half * cs - off * sn, cy + half * sn + off * cs);
+            let width = uniform(&mut rng, 0.5, 1.0);
+            draw_pen_stroke(&mut img, a, b, width, px_per_mm, &mut rng);
+        }
+        Some(QrDamage::Stain) => {
+            let cx = uniform(&mut rng, qr.x, qr.x + qr.size) * s;
+            let cy = uniform(&mut rng, qr.y, qr.y + qr.size) * s;
+            let radius = uniform(&mut rng, 0.2, 0.4) * qr.size * s;
+            draw_stain(&mut img, cx, cy, radius, &mut rng);
+        }
+        None => {}
+    }
+
+    let profile = draw_profile(&mut rng, &mix.profiles);
+    let degradation = draw_degradation(&mut rng, profile, mix);
+    let (out, hom) = degrade(&img, &degradation)?;
+    let bytes = encode_jpeg(&out, degradation.jpeg_quality)?;
+    let truth = SheetTruth {
+        index,
+        seed,
+        file_name: format!("{index:04}-{}.jpg", profile.name()),
+        sheet_code: page.sheet_code,
+        student_id: page.student_id.clone(),
+        version: page.version.clone(),
+        profile,
+        student_style: own,
+        qr_damage,
+        strays,
+        degradation,
+        questions,
+    };
+    Ok((SimulatedScan { bytes, truth }, out, hom))
+}
