@@ -106,7 +106,8 @@ CREATE TABLE scan_pages (
     graded_at      BIGINT NOT NULL,
     UNIQUE (scan_id, page)
 );
-CREATE INDEX scan_pages_by_code ON scan_pages (tenant_id, sheet_code);
+-- Also orders the pages of a sheet, so finding the latest one reads one index entry.
+CREATE INDEX scan_pages_by_code ON scan_pages (tenant_id, sheet_code, scan_id, page);
 CREATE INDEX scan_pages_by_exam ON scan_pages (tenant_id, exam_id, superseded);
 
 -- What was read for each question of a page; a person's resolution is kept beside it.

@@ -28,6 +28,9 @@ pub use objects::{
 pub use results::{ExamResults, ItemStatistics, QuestionResult, StudentResult};
 pub use types::*;
 
+/// The runtime type [`runtime`] returns.
+pub use tokio::runtime::Runtime;
+
 /// A single-threaded tokio runtime for command-line tools that call the store from synchronous
 /// code (the store is async because the services are).
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
