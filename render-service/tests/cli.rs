@@ -10,8 +10,12 @@ use common::workspace;
 use shared::Bundle;
 
 fn cli(args: &[&str]) -> Output {
+    // The database the command registers bundles in: a throwaway SQLite file, not the default
+    // one in the working directory (the source tree).
+    let db = tempfile::tempdir().expect("tempdir");
     Command::new(env!("CARGO_BIN_EXE_render-service"))
         .args(args)
+        .env("DATABASE_URL", db.path().join("gabarito.sqlite"))
         .output()
         .expect("run render-service")
 }

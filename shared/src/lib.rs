@@ -1,5 +1,6 @@
 //! What the render service and the grader must agree on: the exam model, the roster, the
-//! sheet-id codec, the sheet geometry, the bundle manifest and the scoring rules.
+//! sheet-id codec, the sheet geometry, the bundle manifest and the scoring rules; and the
+//! state both services meet in: the database and object storage ([`store`]).
 
 pub mod bundle;
 pub mod exam;
@@ -7,6 +8,7 @@ pub mod layout;
 pub mod roster;
 pub mod scoring;
 pub mod sheet_code;
+pub mod store;
 
 pub use bundle::{Bundle, BundlePage};
 pub use exam::{Exam, ExamError, Language, Paper};

@@ -208,7 +208,11 @@ fn a_batch_with_bad_files_grades_every_good_sheet_and_explains_every_bad_one() {
     let files = std::fs::read_dir(&batch).expect("list").count();
     assert_eq!(files, 200);
 
+    // Scans and records go to throwaway places, not to the working directory.
+    let state = tempfile::tempdir().expect("tempdir");
     let output = Command::new(grader_binary())
+        .env("DATABASE_URL", state.path().join("gabarito.sqlite"))
+        .env("GABARITO_OBJECTS", state.path().join("objects"))
         .arg("grade")
         .arg(&batch)
         .arg("--bundle")

@@ -19,8 +19,9 @@ pub struct GradeArgs {
     #[arg(required = true)]
     paths: Vec<PathBuf>,
     /// The folder `render-service render` wrote (holding bundle.json), or the bundle.json file.
+    /// Without it, sheets are looked up in the database.
     #[arg(long)]
-    bundle: PathBuf,
+    bundle: Option<PathBuf>,
     /// Print one JSON object per scanned page on stdout.
     #[arg(long)]
     json: bool,
@@ -30,13 +31,33 @@ pub struct GradeArgs {
     /// Worker threads (default: all cores).
     #[arg(long, value_name = "N")]
     jobs: Option<usize>,
+    /// Folder where every scan is stored (by content hash) before it is graded.
+    #[arg(
+        long,
+        env = "GABARITO_OBJECTS",
+        default_value = "gabarito-objects",
+        value_name = "DIR"
+    )]
+    objects: PathBuf,
+    #[command(flatten)]
+    db: super::db::DbArgs,
 }
 
 const EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "tif", "tiff", "pdf"];
 
 /// Runs the subcommand; `Err` is a fatal error (exit code 2).
 pub fn run(args: GradeArgs) -> Result<u8> {
-    let bundle = load_bundle(&args.bundle)?;
+    // Database recording (issue 4): see record.rs.
+    let recorder = super::record::Recorder::open(&args.db, &args.objects)?;
+    let directory: Box<dyn grader::SheetDirectory> = match &args.bundle {
+        Some(path) => {
+            let bundle = load_bundle(path)?;
+            recorder.ensure_bundle(&bundle)?;
+            Box::new(grader::BundleDirectory::new(bundle))
+        }
+        None => Box::new(recorder.directory()),
+    };
+    let limits = grader::Limits::default();
     let files = collect_files(&args.paths)?;
     if files.is_empty() {
         bail!("no images or PDFs found under the given paths");
@@ -44,7 +65,7 @@ pub fn run(args: GradeArgs) -> Result<u8> {
     if let Some(dir) = &args.annotate {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    let grader = Grader::new(bundle);
+    let grader = Grader::with_directory(directory);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(args.jobs.unwrap_or(0))
         .build()
@@ -63,7 +84,24 @@ pub fn run(args: GradeArgs) -> Result<u8> {
     let summary = Mutex::new(Summary::default());
     pool.install(|| {
         files.par_iter().for_each(|file| {
-            let pages = grader.grade_file_scanned(file);
+            let pages = match recorder.grade(&grader, &limits, file) {
+                Ok(super::record::FileOutcome::Graded(pages)) => pages,
+                Ok(super::record::FileOutcome::AlreadyGraded) => {
+                    if let Ok(mut s) = summary.lock() {
+                        s.already += 1;
+                    }
+                    progress.inc(1);
+                    return;
+                }
+                Err(e) => {
+                    eprintln!("grader: {}: not recorded: {e:#}", file.display());
+                    if let Ok(mut s) = summary.lock() {
+                        s.unrecorded += 1;
+                    }
+                    progress.inc(1);
+                    return;
+                }
+            };
             let mut reports = Vec::with_capacity(pages.len());
             for page in &pages {
                 let mut report = page.report.clone();
@@ -98,11 +136,14 @@ pub fn run(args: GradeArgs) -> Result<u8> {
     }
     let summary = summary.into_inner().unwrap_or_default();
     summary.print(files.len());
-    Ok(if summary.review == 0 && summary.errors == 0 {
-        EXIT_OK
-    } else {
-        EXIT_ATTENTION
-    })
+    recorder.close();
+    Ok(
+        if summary.review == 0 && summary.errors == 0 && summary.unrecorded == 0 {
+            EXIT_OK
+        } else {
+            EXIT_ATTENTION
+        },
+    )
 }
 
 fn load_bundle(path: &Path) -> Result<shared::Bundle> {
@@ -170,6 +211,10 @@ struct Summary {
     clean: usize,
     review: usize,
     errors: usize,
+    /// Files whose bytes were graded by an earlier run (not graded again).
+    already: usize,
+    /// Files graded but not recorded (database or storage failure).
+    unrecorded: usize,
 }
 
 impl Summary {
@@ -189,5 +234,11 @@ impl Summary {
             "grader: {files} files, {} pages: {} graded, {} need review, {} could not be graded",
             self.pages, self.clean, self.review, self.errors
         );
+        if self.already > 0 {
+            eprintln!("grader: {} files were already graded", self.already);
+        }
+        if self.unrecorded > 0 {
+            eprintln!("grader: {} files could not be recorded", self.unrecorded);
+        }
     }
 }

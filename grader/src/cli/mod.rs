@@ -6,6 +6,14 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod grade;
+// Database commands (issue 4).
+mod db;
+mod migrate;
+mod record;
+mod rescore;
+mod resolve;
+mod results;
+mod review;
 
 /// Exit code: every page graded, nothing needs a person.
 pub const EXIT_OK: u8 = 0;
@@ -29,6 +37,16 @@ struct Cli {
 enum Command {
     /// Grade scans (images, multi-page PDFs, folders of them) against a rendered bundle.
     Grade(grade::GradeArgs),
+    /// Scores per student and statistics per question of a graded exam.
+    Results(results::ResultsArgs),
+    /// List what needs a person's look.
+    Review(review::ReviewArgs),
+    /// Decide a review item (the sheet is re-scored at once).
+    Resolve(resolve::ResolveArgs),
+    /// Change an exam's key, weights or annulments and re-score every stored sheet.
+    Rescore(rescore::RescoreArgs),
+    /// Bring the database schema up to date.
+    Migrate(migrate::MigrateArgs),
 }
 
 /// Parses the command line and runs the subcommand.
@@ -43,6 +61,11 @@ pub fn run() -> ExitCode {
     };
     let result = match cli.command {
         Command::Grade(args) => grade::run(args),
+        Command::Results(args) => results::run(args),
+        Command::Review(args) => review::run(args),
+        Command::Resolve(args) => resolve::run(args),
+        Command::Rescore(args) => rescore::run(args),
+        Command::Migrate(args) => migrate::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -1,0 +1,216 @@
+//! Object storage: scans and bundles by key. One interface ([`ObjectStore`]); a local folder
+//! ([`LocalObjects`]) by default, Google Cloud Storage in production (another issue).
+//!
+//! A scan is stored before anything else is done with it, under a key made of its content hash
+//! ([`scan_object_key`]), so an upload is never lost and the same bytes are stored once.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+
+use rand::RngExt;
+use sha2::{Digest, Sha256};
+
+use super::TenantId;
+
+/// A boxed future, so that [`ObjectStore`] can be used as `dyn ObjectStore`.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Why an object could not be stored or read.
+#[derive(Debug, thiserror::Error)]
+pub enum ObjectError {
+    /// The key is not a valid object key.
+    #[error("object key {0:?}: segments of letters, digits, '.', '-', '_' separated by '/'")]
+    Key(String),
+    /// No object under this key.
+    #[error("object {0:?} not found")]
+    NotFound(String),
+    /// The storage failed.
+    #[error("object storage ({key}): {source}")]
+    Io {
+        /// The key involved.
+        key: String,
+        /// What failed.
+        source: std::io::Error,
+    },
+}
+
+/// Where scans and bundles live, by key.
+pub trait ObjectStore: Send + Sync {
+    /// Stores `bytes` under `key`, replacing any object there. When it returns, the object is
+    /// durable.
+    fn put<'a>(&'a self, key: &'a str, bytes: &'a [u8]) -> BoxFuture<'a, Result<(), ObjectError>>;
+    /// The bytes under `key`.
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Vec<u8>, ObjectError>>;
+    /// Whether an object is stored under `key`.
+    fn exists<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, ObjectError>>;
+}
+
+/// Hex SHA-256 of `bytes`: the identity of a scan.
+pub fn content_hash(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let mut out = String::with_capacity(64);
+    for b in digest.iter() {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    out
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// The key of a scan: `TENANT/scans/HH/HASH` (`HH` the hash's first two digits, so that no
+/// folder holds millions of files).
+pub fn scan_object_key(tenant: &TenantId, hash: &str) -> String {
+    let prefix = hash.get(..2).unwrap_or("00");
+    format!("{tenant}/scans/{prefix}/{hash}")
+}
+
+/// The key of a rendered bundle's file (`bundle.pdf`, `bundle.json`).
+pub fn bundle_object_key(tenant: &TenantId, exam_id: &str, file: &str) -> String {
+    format!("{tenant}/bundles/{exam_id}/{file}")
+}
+
+fn check_key(key: &str) -> Result<(), ObjectError> {
+    let ok = !key.is_empty()
+        && key.len() <= 1024
+        && key.split('/').all(|seg| {
+            !seg.is_empty()
+                && seg != "."
+                && seg != ".."
+                && seg
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(ObjectError::Key(key.to_string()))
+    }
+}
+
+/// Objects as files under a folder, one file per key (`ROOT/KEY`).
+#[derive(Debug, Clone)]
+pub struct LocalObjects {
+    root: PathBuf,
+}
+
+impl LocalObjects {
+    /// Objects under `root` (created when first needed).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// The folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn path(&self, key: &str) -> Result<PathBuf, ObjectError> {
+        check_key(key)?;
+        Ok(self.root.join(key))
+    }
+}
+
+fn io(key: &str) -> impl FnOnce(std::io::Error) -> ObjectError + '_ {
+    move |source| ObjectError::Io {
+        key: key.to_string(),
+        source,
+    }
+}
+
+impl ObjectStore for LocalObjects {
+    fn put<'a>(&'a self, key: &'a str, bytes: &'a [u8]) -> BoxFuture<'a, Result<(), ObjectError>> {
+        Box::pin(async move {
+            let path = self.path(key)?;
+            let dir = path
+                .parent()
+                .ok_or_else(|| ObjectError::Key(key.to_string()))?
+                .to_path_buf();
+            let tmp = dir.join(format!(
+                ".tmp-{:016x}",
+                rand::rng().random_range(0..u64::MAX)
+            ));
+            let bytes = bytes.to_vec();
+            // Write aside, sync, then rename: a crash leaves either no object or the whole one.
+            tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+                use std::io::Write;
+                std::fs::create_dir_all(&dir)?;
+                let mut file = std::fs::File::create(&tmp)?;
+                file.write_all(&bytes)?;
+                file.sync_all()?;
+                drop(file);
+                std::fs::rename(&tmp, &path).inspect_err(|_| {
+                    let _ = std::fs::remove_file(&tmp);
+                })?;
+                if let Ok(d) = std::fs::File::open(&dir) {
+                    let _ = d.sync_all();
+                }
+                Ok(())
+            })
+            .await
+            .map_err(|e| ObjectError::Io {
+                key: key.to_string(),
+                source: std::io::Error::other(e),
+            })?
+            .map_err(io(key))
+        })
+    }
+
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Vec<u8>, ObjectError>> {
+        Box::pin(async move {
+            let path = self.path(key)?;
+            match tokio::fs::read(&path).await {
+                Ok(bytes) => Ok(bytes),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    Err(ObjectError::NotFound(key.to_string()))
+                }
+                Err(e) => Err(io(key)(e)),
+            }
+        })
+    }
+
+    fn exists<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, ObjectError>> {
+        Box::pin(async move {
+            let path = self.path(key)?;
+            tokio::fs::try_exists(&path).await.map_err(io(key))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_are_hex_sha256() {
+        assert_eq!(
+            content_hash(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn keys_cannot_escape_the_folder() {
+        for bad in ["", "/a", "a//b", "../a", "a/../b", "a/./b", "a b", "a\\b"] {
+            assert!(check_key(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_key("default/scans/ab/abcdef").is_ok());
+    }
+
+    #[tokio::test]
+    async fn local_objects_round_trip() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let objects = LocalObjects::new(dir.path());
+        let key = scan_object_key(&TenantId::default_tenant(), &content_hash(b"x"));
+        assert!(!objects.exists(&key).await.expect("exists"));
+        objects.put(&key, b"x").await.expect("put");
+        objects.put(&key, b"x").await.expect("put again");
+        assert!(objects.exists(&key).await.expect("exists"));
+        assert_eq!(objects.get(&key).await.expect("get"), b"x");
+        assert!(matches!(
+            objects.get("default/scans/00/none").await,
+            Err(ObjectError::NotFound(_))
+        ));
+    }
+}
