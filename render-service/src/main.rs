@@ -107,34 +107,10 @@ fn render(
         }
         None => None,
     };
-<<<<<<< HEAD
-    let bundle = render_service::render_bundle(&exam, roster.as_deref(), copies.unwrap_or(1))?;
-    // Everything is in memory and valid: only now touch the output directory.
-    bundle.write_to(out)?;
-=======
     let mut bundle = render_service::render_bundle(&exam, roster.as_deref(), copies.unwrap_or(1))?;
     bundle.manifest.exam_id = Some(db::register(db, &bundle.manifest)?);
-    // Compact: pretty-printing more than doubles a file that lists every bubble of every page
-    // (3.0 MB -> 1.4 MB for the 40-sheet example); `jq .` pretty-prints it for a person.
-    let mut manifest = serde_json::to_vec(&bundle.manifest)?;
-    manifest.push(b'\n');
-
-    // Everything is in memory and valid: only now touch the output directory, and never leave
-    // a half-written file under the final names.
-    fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let pdf_tmp = write_temp(out, "bundle.pdf", &bundle.pdf)?;
-    let json_tmp = match write_temp(out, "bundle.json", &manifest) {
-        Ok(p) => p,
-        Err(e) => {
-            let _ = fs::remove_file(&pdf_tmp);
-            return Err(e);
-        }
-    };
-    for (tmp, name) in [(&pdf_tmp, "bundle.pdf"), (&json_tmp, "bundle.json")] {
-        fs::rename(tmp, out.join(name))
-            .with_context(|| format!("cannot write {}", out.join(name).display()))?;
-    }
->>>>>>> refs/heads/store
+    // Everything is in memory, valid and registered: only now touch the output directory.
+    bundle.write_to(out)?;
     eprintln!(
         "registered exam {}",
         bundle.manifest.exam_id.as_deref().unwrap_or_default()
