@@ -15,11 +15,14 @@ pub const RED: Rgb<u8> = Rgb([220, 0, 0]);
 pub const BLUE: Rgb<u8> = Rgb([0, 90, 255]);
 /// Uncertain: a person must look.
 pub const ORANGE: Rgb<u8> = Rgb([255, 140, 0]);
+/// Read on a sheet whose identity (hence key) is unknown.
+pub const TEAL: Rgb<u8> = Rgb([0, 150, 150]);
 const MAGENTA: Rgb<u8> = Rgb([200, 0, 200]);
 
 /// Draws the scan with its reading: green ring = marked and right, red = marked and wrong, blue =
 /// the expected answer where it was not marked, orange = every bubble of an uncertain question
-/// (thicker where it looked marked). A band across the top is green when the page needs nothing,
+/// (thicker where it looked marked), teal = marked on a sheet not identified (no key to compare
+/// with). A band across the top is green when the page needs nothing,
 /// orange when it needs review, red when it could not be graded; magenta crosses are the corner
 /// marks found.
 pub fn annotate(scan: &PageScan, report: &PageReport) -> RgbImage {
@@ -46,28 +49,27 @@ pub fn annotate(scan: &PageScan, report: &PageReport) -> RgbImage {
     let Some(h) = scan.homography else {
         return out;
     };
-    if let Some(sheet) = &scan.sheet {
-        for m in &sheet.layout.corner_marks {
+    if let Some(layout) = &scan.layout {
+        for m in &layout.corner_marks {
             let (cx, cy) = m.center();
             cross(&mut out, &h, cx, cy, m.size * 0.7, MAGENTA);
         }
-        let q = &sheet.layout.qr;
-        rect(&mut out, &h, q.x, q.y, q.size, q.size, GREEN);
+        let q = &layout.qr;
+        let colour = if scan.sheet.is_some() { GREEN } else { RED };
+        rect(&mut out, &h, q.x, q.y, q.size, q.size, colour);
     }
-    let (Some(sheet), Some(reading)) = (&scan.sheet, &scan.reading) else {
+    let (Some(layout), Some(reading)) = (&scan.layout, &scan.reading) else {
         return out;
     };
-    let mut bubbles = sheet.layout.bubbles.iter().peekable();
+    let sheet = scan.sheet.as_ref();
+    let mut bubbles = layout.bubbles.iter().peekable();
     for q in &reading.questions {
+        let index = q.question as usize - 1;
         let key = sheet
-            .exam
-            .key_for(&sheet.version, q.question as usize - 1)
+            .and_then(|s| s.exam.key_for(&s.version, index))
             .unwrap_or_default();
-        let annulled = sheet
-            .exam
-            .questions
-            .get(q.question as usize - 1)
-            .is_some_and(|x| x.annulled);
+        let annulled =
+            sheet.is_some_and(|s| s.exam.questions.get(index).is_some_and(|x| x.annulled));
         let mut choice = 0u8;
         while let Some(b) = bubbles.next_if(|b| b.question == q.question) {
             let marked = q.marked.contains(&choice);
@@ -83,6 +85,7 @@ pub fn annotate(scan: &PageScan, report: &PageReport) -> RgbImage {
                         ring(&mut out, cx, cy, r + 6.0, 1.5, BLUE);
                     }
                 }
+                _ if marked && sheet.is_none() => ring(&mut out, cx, cy, r + 3.0, 2.5, TEAL),
                 _ if marked && (expected || annulled) => {
                     ring(&mut out, cx, cy, r + 3.0, 2.5, GREEN)
                 }

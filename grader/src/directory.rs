@@ -35,6 +35,14 @@ pub trait SheetDirectory: Send + Sync {
     fn frames(&self) -> Vec<PageFrame> {
         standard_frames()
     }
+
+    /// The layout every printed page with `frame` shares, when they all share one: it lets the
+    /// marks of a page whose code cannot be read be captured anyway, so that a person only has
+    /// to say whose sheet it is. `None` (the default) when pages with this frame differ.
+    fn shared_layout(&self, frame: &PageFrame) -> Option<Arc<PageLayout>> {
+        let _ = frame;
+        None
+    }
 }
 
 /// The part of a page's geometry that does not depend on the questions: what the grader needs
@@ -92,6 +100,8 @@ pub fn standard_frames() -> Vec<PageFrame> {
 pub struct BundleDirectory {
     pages: HashMap<SheetCode, SheetInfo>,
     frames: Vec<PageFrame>,
+    /// Per frame (same order), the layout all its pages share, if they share one.
+    shared: Vec<Option<Arc<PageLayout>>>,
 }
 
 impl BundleDirectory {
@@ -99,11 +109,20 @@ impl BundleDirectory {
     pub fn new(bundle: Bundle) -> Self {
         let exam = Arc::new(bundle.exam);
         let mut frames: Vec<PageFrame> = Vec::new();
+        let mut shared: Vec<Option<Arc<PageLayout>>> = Vec::new();
         let mut pages = HashMap::with_capacity(bundle.pages.len());
         for page in bundle.pages {
             let frame = PageFrame::of(&page.layout);
-            if !frames.contains(&frame) {
-                frames.push(frame);
+            match frames.iter().position(|f| *f == frame) {
+                Some(i) => {
+                    if shared[i].as_deref().is_some_and(|l| *l != page.layout) {
+                        shared[i] = None;
+                    }
+                }
+                None => {
+                    frames.push(frame);
+                    shared.push(Some(Arc::new(page.layout.clone())));
+                }
             }
             pages.insert(
                 page.sheet_code,
@@ -119,8 +138,13 @@ impl BundleDirectory {
         }
         if frames.is_empty() {
             frames = standard_frames();
+            shared = vec![None; frames.len()];
         }
-        Self { pages, frames }
+        Self {
+            pages,
+            frames,
+            shared,
+        }
     }
 
     /// Pages indexed.
@@ -141,5 +165,10 @@ impl SheetDirectory for BundleDirectory {
 
     fn frames(&self) -> Vec<PageFrame> {
         self.frames.clone()
+    }
+
+    fn shared_layout(&self, frame: &PageFrame) -> Option<Arc<PageLayout>> {
+        let i = self.frames.iter().position(|f| f == frame)?;
+        self.shared.get(i)?.clone()
     }
 }

@@ -3,9 +3,11 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
+use std::sync::Arc;
 
 use image::GrayImage;
 use shared::Bundle;
+use shared::layout::PageLayout;
 use shared::scoring::{AnswerState, ReadAnswer, score_sheet};
 
 use crate::align::{self, Alignment};
@@ -33,8 +35,11 @@ pub struct PageScan {
     pub homography: Option<Homography>,
     /// The identified sheet, if any.
     pub sheet: Option<SheetInfo>,
-    /// Marks as read, when the sheet was identified.
+    /// Marks as read: on an identified sheet, or on one whose layout is known without its
+    /// identity (see [`SheetDirectory::shared_layout`]).
     pub reading: Option<MarkReading>,
+    /// The layout the marks were read with.
+    pub layout: Option<Arc<PageLayout>>,
 }
 
 /// One graded page: its report, and what is needed to annotate it.
@@ -132,6 +137,7 @@ impl Grader {
                     homography: None,
                     sheet: None,
                     reading: None,
+                    layout: None,
                 });
                 g
             }
@@ -145,6 +151,7 @@ impl Grader {
             homography: None,
             sheet: None,
             reading: None,
+            layout: None,
         };
         let alignment: Alignment = match align::align(image, &self.frames) {
             Ok(a) => a,
@@ -169,6 +176,18 @@ impl Grader {
             Ok(id) => id,
             Err(why) => {
                 report.review.push(format!("unidentified: {why}"));
+                // Capture the marks all the same when every page of this frame has the same
+                // bubbles: resolving the identity then needs no second scan. Never scored.
+                let layout = self
+                    .frames
+                    .get(alignment.frame)
+                    .and_then(|f| self.directory.shared_layout(f));
+                if let Some(layout) = layout {
+                    let reading = marks::read_marks(image, &alignment.homography, &layout);
+                    note_reading(&mut report, &reading);
+                    scan.reading = Some(reading);
+                    scan.layout = Some(layout);
+                }
                 return GradedPage {
                     report,
                     scan: Some(scan),
@@ -189,6 +208,7 @@ impl Grader {
         };
         scan.homography = Some(h);
         let reading = marks::read_marks(image, &h, &sheet.layout);
+        note_reading(&mut report, &reading);
         let read: Vec<ReadAnswer> = reading
             .questions
             .iter()
@@ -198,28 +218,6 @@ impl Grader {
                 state: q.state,
             })
             .collect();
-        report.answers = reading
-            .questions
-            .iter()
-            .map(|q| AnswerReport {
-                question: q.question,
-                marked: q.marked_labels.clone(),
-                state: q.state,
-            })
-            .collect();
-        let uncertain: Vec<String> = reading
-            .questions
-            .iter()
-            .filter(|q| q.state == AnswerState::Uncertain)
-            .map(|q| q.question.to_string())
-            .collect();
-        if !uncertain.is_empty() {
-            report.review.push(format!(
-                "uncertain marks: question {}",
-                uncertain.join(", ")
-            ));
-        }
-        report.review.extend(reading.doubts.iter().cloned());
         match score_sheet(&sheet.exam, &sheet.version, &read) {
             Ok(score) => {
                 report.score = Some(score.score);
@@ -227,6 +225,7 @@ impl Grader {
             }
             Err(e) => report.review.push(format!("cannot score: {e}")),
         }
+        scan.layout = Some(Arc::clone(&sheet.layout));
         scan.sheet = Some(sheet);
         scan.reading = Some(reading);
         GradedPage {
@@ -234,6 +233,32 @@ impl Grader {
             scan: Some(scan),
         }
     }
+}
+
+/// Puts the marks read into the report, and every uncertain one among the review reasons.
+fn note_reading(report: &mut PageReport, reading: &MarkReading) {
+    report.answers = reading
+        .questions
+        .iter()
+        .map(|q| AnswerReport {
+            question: q.question,
+            marked: q.marked_labels.clone(),
+            state: q.state,
+        })
+        .collect();
+    let uncertain: Vec<String> = reading
+        .questions
+        .iter()
+        .filter(|q| q.state == AnswerState::Uncertain)
+        .map(|q| q.question.to_string())
+        .collect();
+    if !uncertain.is_empty() {
+        report.review.push(format!(
+            "uncertain marks: question {}",
+            uncertain.join(", ")
+        ));
+    }
+    report.review.extend(reading.doubts.iter().cloned());
 }
 
 /// Runs `f`, turning a panic (a decoder bug on hostile input) into `Err`.

@@ -321,6 +321,35 @@ fn a_valid_code_from_another_bundle_is_not_an_identity() {
     assert_eq!(r.sheet_code, None);
     assert_eq!(r.identified_by, None);
     assert!(r.review.iter().any(|x| x.contains("unidentified")), "{r:?}");
+    assert_eq!(r.score, None, "an unidentified sheet is never scored");
+}
+
+#[test]
+fn a_sheet_whose_code_is_gone_still_has_its_marks_read_for_the_reviewer() {
+    let c = code(5);
+    let b = bundle(20, &[c, code(6)]);
+    let mut img = draw(&b, &c, &standard_marks());
+    // A torn corner: the QR code and the printed id are gone.
+    let layout = &b.pages[0].layout;
+    let x0 = layout.qr.x.min(layout.text_id.x) * PX_PER_PT;
+    let y0 = layout.qr.y * PX_PER_PT;
+    let x1 =
+        (layout.text_id.x + layout.text_id.width).max(layout.qr.x + layout.qr.size) * PX_PER_PT;
+    let y1 = (layout.text_id.y + layout.text_id.height) * PX_PER_PT;
+    for y in y0 as u32..y1 as u32 {
+        for x in x0 as u32..x1 as u32 {
+            img.put_pixel(x, y, Luma([240]));
+        }
+    }
+    let r = &Grader::new(b).grade_bytes("torn.jpg", &jpeg(&img, 85))[0];
+    assert_eq!(r.sheet_code, None);
+    assert_eq!((r.score, r.max_score), (None, None));
+    assert!(r.review.iter().any(|x| x.contains("unidentified")), "{r:?}");
+    let a = answers(r);
+    assert_eq!(a.len(), 20, "{r:?}");
+    assert_eq!(a[0], (AnswerState::Answered, vec!["A".to_string()]));
+    assert_eq!(a[6], (AnswerState::Multiple, vec!["C".into(), "D".into()]));
+    assert_eq!(a[7], (AnswerState::Blank, vec![]));
 }
 
 fn png(img: &GrayImage) -> Vec<u8> {
