@@ -3,9 +3,11 @@
 //! It starts from the renderer's real `bundle.pdf` ([`rasterize`]), marks bubbles as students
 //! do ([`pen`]), damages pages as scanners and phones do ([`degrade`]), draws all of it from a
 //! seed in realistic proportions with the ground truth kept ([`scenario`]), and judges the
-//! grader's reports against that truth ([`accuracy`]). [`fixture`] builds the bundles.
+//! grader's reports against that truth ([`accuracy`]). [`fixture`] builds the bundles, and
+//! [`binaries`] finds the command-line programs.
 
 pub mod accuracy;
+pub mod binaries;
 pub mod degrade;
 pub mod fixture;
 pub mod noise;

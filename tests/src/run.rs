@@ -81,7 +81,8 @@ pub fn for_each_scan<R: Send>(
 /// Simulates the set, grades every scan with `grade` (file name, bytes → graded pages, e.g.
 /// `Grader::grade_bytes_scanned`), and tallies the judgements, with the grader's fill measures
 /// attached to misreads. Scans that were not read perfectly are saved when `keep_failures` is
-/// set.
+/// set, with their truth and reports (`.json`) and the grader's annotated image
+/// (`.annotated.png`).
 pub fn grade_set(
     fx: &RenderedFixture,
     opts: &SetOptions,
@@ -142,6 +143,13 @@ pub fn grade_set(
             let _ = std::fs::write(dir.join(&scan.truth.file_name), &scan.bytes);
             if let Ok(json) = serde_json::to_string_pretty(&(&scan.truth, &reports)) {
                 let _ = std::fs::write(dir.join(format!("{}.json", scan.truth.file_name)), json);
+            }
+            // What the grader saw and read, for a person to look at.
+            if let Some(page) = pages.first()
+                && let Some(seen) = &page.scan
+            {
+                let _ = grader::annotate::annotate(seen, &page.report)
+                    .save(dir.join(format!("{}.annotated.png", scan.truth.file_name)));
             }
         }
         (scan.truth, judgement)

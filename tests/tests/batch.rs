@@ -9,9 +9,10 @@
 //! binary target); with `-p gabarito-tests` alone, build it first: `cargo build --release -p grader`.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
+use gabarito_tests::binaries::workspace_binary;
 use gabarito_tests::degrade::{encode_jpeg, encode_png};
 use gabarito_tests::fixture::{RenderedFixture, example_exam, roster};
 use gabarito_tests::noise::{PixelNoise, value_noise};
@@ -23,23 +24,6 @@ use image::{GrayImage, Luma};
 const SEED: u64 = 0xBA7C_2026;
 const GOOD: usize = 190;
 const DPI: u32 = 150;
-
-/// The `grader` binary next to this test's own target folder.
-fn grader_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/batch-<hash> → target/<profile>/grader
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target profile folder");
-    let bin = dir.join(format!("grader{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} not found: run `cargo test --workspace` (or `cargo build -p grader` with the same profile first)",
-        bin.display()
-    );
-    bin
-}
 
 fn crc32(bytes: &[u8]) -> u32 {
     let mut crc = 0xFFFF_FFFFu32;
@@ -210,7 +194,7 @@ fn a_batch_with_bad_files_grades_every_good_sheet_and_explains_every_bad_one() {
 
     // Scans and records go to throwaway places, not to the working directory.
     let state = tempfile::tempdir().expect("tempdir");
-    let output = Command::new(grader_binary())
+    let output = Command::new(workspace_binary("grader"))
         .env("DATABASE_URL", state.path().join("gabarito.sqlite"))
         .env("GABARITO_OBJECTS", state.path().join("objects"))
         .arg("grade")

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use gabarito_tests::binaries::workspace_binary;
 use gabarito_tests::fixture::{RenderedFixture, roster};
 use gabarito_tests::run::{SetOptions, for_each_scan};
 use gabarito_tests::scenario::{Mix, SheetTruth};
@@ -26,23 +27,6 @@ use sqlx::Connection;
 
 /// Scans at 150 dpi keep the runs short; the grader reads them as well as 300-dpi ones.
 const DPI: u32 = 150;
-
-/// A binary of the workspace next to this test's own target folder.
-fn binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/state-<hash> → target/<profile>/<name>
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target profile folder");
-    let bin = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} not found: run `cargo test --workspace` (or build it with the same profile first)",
-        bin.display()
-    );
-    bin
-}
 
 /// Where a test keeps its state: the default SQLite file of its working folder, or a Postgres
 /// database of its own.
@@ -161,7 +145,7 @@ fn with_database(url: &str, name: &str) -> String {
 
 /// Runs a command in `work` with no `DATABASE_URL` from the environment, and returns its output.
 fn run(work: &Path, bin: &str, args: &[String]) -> Output {
-    Command::new(binary(bin))
+    Command::new(workspace_binary(bin))
         .args(args)
         .current_dir(work)
         .env_remove("DATABASE_URL")
@@ -305,7 +289,7 @@ fn exam_id(fx: &RenderedFixture) -> String {
         .expect("bundle.json carries the registered exam id")
 }
 
-fn render_grade_results(db_of: impl FnOnce(&Path) -> Db) {
+fn rendered_graded_and_listed_scores_are_right(db_of: impl FnOnce(&Path) -> Db) {
     const SHEETS: usize = 24;
     let work = tempfile::tempdir().expect("temp dir");
     let db = db_of(work.path());
@@ -338,16 +322,6 @@ fn render_grade_results(db_of: impl FnOnce(&Path) -> Db) {
     }
 }
 
-#[test]
-fn render_grade_results_on_the_default_sqlite() {
-    render_grade_results(Db::default_sqlite);
-}
-
-#[test]
-fn render_grade_results_on_postgres() {
-    render_grade_results(|_| Db::postgres());
-}
-
 /// Counts the scans by status.
 fn scan_counts(db: &Db) -> (usize, usize) {
     db.inspect(async |store, tenant| {
@@ -377,7 +351,7 @@ fn pages_per_sheet(db: &Db, truths: &[SheetTruth]) -> Vec<usize> {
     })
 }
 
-fn same_scans_twice(db_of: impl FnOnce(&Path) -> Db) {
+fn the_same_100_scans_posted_twice_are_graded_once(db_of: impl FnOnce(&Path) -> Db) {
     const SHEETS: usize = 100;
     let work = tempfile::tempdir().expect("temp dir");
     let db = db_of(work.path());
@@ -407,24 +381,16 @@ fn same_scans_twice(db_of: impl FnOnce(&Path) -> Db) {
     assert_eq!(results_csv(work.path(), &db, &exam_id(&fx)).len(), SHEETS);
 }
 
-#[test]
-fn the_same_100_scans_posted_twice_are_graded_once_on_sqlite() {
-    same_scans_twice(Db::default_sqlite);
-}
-
-#[test]
-fn the_same_100_scans_posted_twice_are_graded_once_on_postgres() {
-    same_scans_twice(|_| Db::postgres());
-}
-
-fn killed_mid_batch(db_of: impl FnOnce(&Path) -> Db) {
+fn a_batch_killed_midway_and_run_again_grades_every_scan_exactly_once(
+    db_of: impl FnOnce(&Path) -> Db,
+) {
     const SHEETS: usize = 300;
     let work = tempfile::tempdir().expect("temp dir");
     let db = db_of(work.path());
     let fx = render(work.path(), &db, SHEETS);
     let truths = write_scans(&fx, &work.path().join("scans"), SHEETS, 0x0C1_0003);
 
-    let mut child = Command::new(binary("grader"))
+    let mut child = Command::new(workspace_binary("grader"))
         .args(grade_args(&db, &["scans"]))
         .current_dir(work.path())
         .env_remove("DATABASE_URL")
@@ -485,12 +451,27 @@ fn walk_count(dir: &Path) -> usize {
         .sum()
 }
 
-#[test]
-fn a_batch_killed_midway_and_run_again_grades_every_scan_exactly_once_on_sqlite() {
-    killed_mid_batch(Db::default_sqlite);
+/// Each scenario runs twice: `<scenario>::sqlite` on the default SQLite file of a fresh working
+/// folder, `<scenario>::postgres` in a Postgres database of its own.
+macro_rules! on_both_backends {
+    ($($scenario:ident),* $(,)?) => {
+        $(
+            mod $scenario {
+                #[test]
+                fn sqlite() {
+                    super::$scenario(super::Db::default_sqlite);
+                }
+                #[test]
+                fn postgres() {
+                    super::$scenario(|_| super::Db::postgres());
+                }
+            }
+        )*
+    };
 }
 
-#[test]
-fn a_batch_killed_midway_and_run_again_grades_every_scan_exactly_once_on_postgres() {
-    killed_mid_batch(|_| Db::postgres());
-}
+on_both_backends!(
+    rendered_graded_and_listed_scores_are_right,
+    the_same_100_scans_posted_twice_are_graded_once,
+    a_batch_killed_midway_and_run_again_grades_every_scan_exactly_once,
+);
