@@ -21,8 +21,8 @@ const MAGENTA: Rgb<u8> = Rgb([200, 0, 200]);
 
 /// Draws the scan with its reading: green ring = marked and right, red = marked and wrong, blue =
 /// the expected answer where it was not marked, orange = every bubble of an uncertain question
-/// (thicker where it looked marked), teal = marked on a sheet not identified (no key to compare
-/// with). A band across the top is green when the page needs nothing,
+/// (thicker where it looked marked), teal = marked where there is no key to compare with (a
+/// sheet not identified, the student-number grid; orange there too when a digit is unclear). A band across the top is green when the page needs nothing,
 /// orange when it needs review, red when it could not be graded; magenta crosses are the corner
 /// marks found.
 pub fn annotate(scan: &PageScan, report: &PageReport) -> RgbImage {
@@ -94,6 +94,33 @@ pub fn annotate(scan: &PageScan, report: &PageReport) -> RgbImage {
                 _ => {}
             }
             choice += 1;
+        }
+    }
+    if let Some(number) = &reading.student_number {
+        for d in &number.digits {
+            let clear = matches!(d.state, AnswerState::Answered | AnswerState::Blank);
+            for b in layout
+                .student_number_bubbles
+                .iter()
+                .filter(|b| b.digit == d.question)
+            {
+                let marked = u8::try_from(b.value).is_ok_and(|v| d.marked.contains(&v));
+                let s = h.local_scale(f64::from(b.x), f64::from(b.y)) as f32;
+                let (cx, cy) = h.apply_f32(b.x, b.y);
+                let r = b.r * s;
+                if !clear {
+                    ring(
+                        &mut out,
+                        cx,
+                        cy,
+                        r + 3.0,
+                        if marked { 3.0 } else { 1.5 },
+                        ORANGE,
+                    );
+                } else if marked {
+                    ring(&mut out, cx, cy, r + 3.0, 2.5, TEAL);
+                }
+            }
         }
     }
     out

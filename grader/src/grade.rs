@@ -235,7 +235,8 @@ impl Grader {
     }
 }
 
-/// Puts the marks read into the report, and every uncertain one among the review reasons.
+/// Puts the marks read into the report, every uncertain one among the review reasons, and the
+/// student number of an anonymous sheet.
 fn note_reading(report: &mut PageReport, reading: &MarkReading) {
     report.answers = reading
         .questions
@@ -259,6 +260,27 @@ fn note_reading(report: &mut PageReport, reading: &MarkReading) {
         ));
     }
     report.review.extend(reading.doubts.iter().cloned());
+    // An anonymous sheet names its student only through the grid.
+    if let Some(number) = &reading.student_number {
+        match &number.value {
+            Some(n) => {
+                if report.student_id.is_none() {
+                    report.student_id = Some(n.clone());
+                }
+            }
+            None if number.digits.iter().all(|d| d.state == AnswerState::Blank) => {
+                report.review.push("student number not filled in".into());
+            }
+            None => {
+                let unclear: Vec<String> =
+                    number.unclear_digits().iter().map(u32::to_string).collect();
+                report.review.push(format!(
+                    "student number unclear: digit {}",
+                    unclear.join(", ")
+                ));
+            }
+        }
+    }
 }
 
 /// Runs `f`, turning a panic (a decoder bug on hostile input) into `Err`.

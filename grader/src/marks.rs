@@ -44,8 +44,31 @@ pub struct MarkReading {
     /// when the page is aligned; low values mean the geometry is wrong and nothing read here can
     /// be trusted.
     pub grid_fit: f32,
+    /// The student-number grid of an anonymous sheet, when the page has one.
+    pub student_number: Option<StudentNumberReading>,
     /// Sheet-level reasons for review.
     pub doubts: Vec<String>,
+}
+
+/// The student-number grid as read: one column of ten bubbles per digit, each read like a
+/// question whose choices are 0–9.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StudentNumberReading {
+    /// The number, when every column holds exactly one clear mark; `None` otherwise.
+    pub value: Option<String>,
+    /// Each column, leftmost digit first (`question` is the digit's position, from 1).
+    pub digits: Vec<QuestionReading>,
+}
+
+impl StudentNumberReading {
+    /// Positions (from 1) of the digits that are blank, doubly marked or uncertain.
+    pub fn unclear_digits(&self) -> Vec<u32> {
+        self.digits
+            .iter()
+            .filter(|d| d.state != AnswerState::Answered)
+            .map(|d| d.question)
+            .collect()
+    }
 }
 
 /// Below this [`MarkReading::grid_fit`], every question is made uncertain.
@@ -117,6 +140,15 @@ pub fn read_marks(image: &GrayImage, h: &Homography, layout: &PageLayout) -> Mar
             grid_fit * 100.0
         ));
     }
+    let student_number = read_student_number(
+        image,
+        h,
+        layout,
+        ink,
+        marked_threshold,
+        empty_threshold,
+        misaligned,
+    );
     let questions = groups
         .iter()
         .map(|(q, idx)| {
@@ -139,8 +171,56 @@ pub fn read_marks(image: &GrayImage, h: &Homography, layout: &PageLayout) -> Mar
         marked_threshold,
         empty_threshold,
         grid_fit,
+        student_number,
         doubts,
     }
+}
+
+/// Reads the student-number grid with the thresholds of the sheet's answer bubbles (the grid's
+/// bubbles are printed the same way). A number is only given when every digit is clear.
+fn read_student_number(
+    image: &GrayImage,
+    h: &Homography,
+    layout: &PageLayout,
+    ink: f32,
+    marked_threshold: f32,
+    empty_threshold: f32,
+    misaligned: bool,
+) -> Option<StudentNumberReading> {
+    const LABELS: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+    if layout.student_number_bubbles.is_empty() {
+        return None;
+    }
+    let columns = layout
+        .student_number_bubbles
+        .iter()
+        .map(|b| b.digit)
+        .max()
+        .unwrap_or(0);
+    let digits: Vec<QuestionReading> = (1..=columns)
+        .map(|digit| {
+            let mut fills = [0.0f32; 10];
+            for b in layout
+                .student_number_bubbles
+                .iter()
+                .filter(|b| b.digit == digit)
+            {
+                if let Some(f) = fills.get_mut(b.value as usize) {
+                    *f = bubble_fill(image, h, b.x, b.y, b.r, ink);
+                }
+            }
+            let mut r = classify(digit, &fills, &LABELS, marked_threshold, empty_threshold);
+            if misaligned {
+                r.state = AnswerState::Uncertain;
+            }
+            r
+        })
+        .collect();
+    let value = digits
+        .iter()
+        .all(|d| d.state == AnswerState::Answered)
+        .then(|| digits.iter().map(|d| d.marked_labels.concat()).collect());
+    Some(StudentNumberReading { value, digits })
 }
 
 /// Share of bubbles whose outline is darker than the paper just outside it, sampled through

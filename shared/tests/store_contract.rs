@@ -35,6 +35,7 @@ contract!(
     tenant_isolation,
     same_bytes_are_graded_once,
     later_scan_of_a_sheet_counts,
+    anonymous_sheets_take_the_student_number_read,
     failed_recording_leaves_the_scan_to_grade,
     rescoring_follows_key_annulment_and_weight,
     review_resolution_rescores_the_sheet,
@@ -340,6 +341,69 @@ async fn later_scan_of_a_sheet_counts(store: Store) {
     assert_eq!(store.scans(&t).await.expect("scans").len(), 2);
 }
 
+async fn anonymous_sheets_take_the_student_number_read(store: Store) {
+    let t = tenant("escola-a");
+    let mut bundle = bundle(&exam(), &roster(2));
+    for p in &mut bundle.pages {
+        (p.student_id, p.student_name, p.class) = (None, None, None);
+    }
+    let exam_id = store.register_bundle(&t, &bundle).await.expect("register");
+    let [a, b] = [bundle.pages[0].sheet_code, bundle.pages[1].sheet_code];
+    let first = receive(&store, &t, b"anonymous sheet").await;
+    let outcome = store
+        .record_grading(
+            &t,
+            first,
+            &[GradedPage {
+                student_number: Some("20260042".into()),
+                ..page(1, a, all_right(&bundle.exam, "A"))
+            }],
+        )
+        .await
+        .expect("record");
+    assert_eq!(outcome.pages[0].student_id.as_deref(), Some("20260042"));
+    // A grid that could not be read leaves the sheet without a student, still scored.
+    let second = receive(&store, &t, b"unreadable grid").await;
+    store
+        .record_grading(&t, second, &[page(1, b, all_right(&bundle.exam, "B"))])
+        .await
+        .expect("record");
+    let results = store.results(&t, &exam_id).await.expect("results");
+    let mut students: Vec<(Option<&str>, f64)> = results
+        .students
+        .iter()
+        .map(|s| (s.student_id.as_deref(), s.score))
+        .collect();
+    students.sort_by(|x, y| x.0.cmp(&y.0));
+    assert_eq!(students, [(None, 6.0), (Some("20260042"), 6.0)]);
+
+    // A re-scan whose grid reads another number: the scan that counts names the student.
+    let third = receive(&store, &t, b"anonymous sheet, rescanned").await;
+    store
+        .record_grading(
+            &t,
+            third,
+            &[GradedPage {
+                student_number: Some("20260043".into()),
+                ..page(1, a, all_right(&bundle.exam, "A"))
+            }],
+        )
+        .await
+        .expect("record");
+    let scores = store.scores(&t, &exam_id).await.expect("scores");
+    assert!(
+        scores
+            .iter()
+            .any(|s| s.student_id.as_deref() == Some("20260043")),
+        "{scores:?}"
+    );
+    assert!(
+        scores
+            .iter()
+            .all(|s| s.student_id.as_deref() != Some("20260042"))
+    );
+}
+
 async fn failed_recording_leaves_the_scan_to_grade(store: Store) {
     let t = tenant("escola-a");
     let bundle = bundle(&exam(), &roster(1));
@@ -552,6 +616,7 @@ async fn review_resolution_rescores_the_sheet(store: Store) {
                 answers: Vec::new(),
                 review: Vec::new(),
                 error: None,
+                student_number: None,
             }],
         )
         .await

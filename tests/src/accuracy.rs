@@ -103,10 +103,20 @@ pub fn judge(report: Option<&PageReport>, truth: &SheetTruth) -> SheetJudgement 
         .sheet_code
         .as_deref()
         .map(|c| shared::SheetCode::parse(c).ok() == Some(truth.sheet_code));
-    let student_matches = report.student_id == truth.student_id;
-    let right_identity = code_matches == Some(true) && student_matches;
+    // A roster sheet's student is printed on it; an anonymous sheet's is the number in its
+    // grid, which the grader may leave unread (review) but must never misread.
+    let expected_student = truth.student_id.as_ref().or(truth.student_number.as_ref());
+    let named_wrong = report
+        .student_id
+        .as_ref()
+        .is_some_and(|s| Some(s) != expected_student);
+    let roster_student_missing =
+        report.sheet_code.is_some() && truth.student_id.is_some() && report.student_id.is_none();
+    let right_identity =
+        code_matches == Some(true) && report.student_id.as_ref() == expected_student;
     let wrong_identity = code_matches == Some(false)
-        || (report.sheet_code.is_some() && !student_matches)
+        || named_wrong
+        || roster_student_missing
         || (report.sheet_code.is_some() && report.version.as_deref() != Some(&truth.version));
     let identified_locally = report.sheet_code.is_some()
         && report

@@ -74,8 +74,23 @@ impl RenderedFixture {
 
     /// Renders `exam` for `students` with the render service into a temporary folder.
     pub fn render(exam: &Exam, students: &[Student], seed: u64) -> Result<Self, SimError> {
+        Self::render_with(exam, Some(students), 1, seed)
+    }
+
+    /// Renders `copies` anonymous sheets of `exam` (no roster: each carries a student-number
+    /// grid) into a temporary folder.
+    pub fn render_anonymous(exam: &Exam, copies: usize, seed: u64) -> Result<Self, SimError> {
+        Self::render_with(exam, None, copies, seed)
+    }
+
+    fn render_with(
+        exam: &Exam,
+        students: Option<&[Student]>,
+        copies: usize,
+        seed: u64,
+    ) -> Result<Self, SimError> {
         let dir = tempfile::tempdir().map_err(|e| SimError::Io(format!("temp dir: {e}")))?;
-        let rendered = render_service::render_bundle_seeded(exam, Some(students), 1, seed)
+        let rendered = render_service::render_bundle_seeded(exam, students, copies, seed)
             .map_err(|e| SimError::Tool(format!("render_bundle: {e}")))?;
         std::fs::write(dir.path().join("bundle.pdf"), &rendered.pdf)
             .map_err(|e| SimError::Io(format!("bundle.pdf: {e}")))?;

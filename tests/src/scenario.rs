@@ -149,6 +149,8 @@ pub struct SheetTruth {
     pub sheet_code: shared::SheetCode,
     /// The page's student.
     pub student_id: Option<String>,
+    /// The number the student filled into the grid of an anonymous sheet.
+    pub student_number: Option<String>,
     /// The page's exam version.
     pub version: String,
     /// How it was captured.
@@ -558,6 +560,31 @@ pub fn simulate_sheet(
         });
     }
 
+    // An anonymous sheet: the student fills in a number, one bubble per digit, in their style.
+    let mut student_number = None;
+    let grid = &page.layout.student_number_bubbles;
+    if !grid.is_empty() {
+        let columns = grid.iter().map(|b| b.digit).max().unwrap_or(0);
+        let mut number = String::new();
+        for digit in 1..=columns {
+            let value = rng.random_range(0..10u32);
+            number.push(char::from_digit(value, 10).unwrap_or('0'));
+            if let Some(b) = grid.iter().find(|b| b.digit == digit && b.value == value) {
+                let spec = MarkSpec { style: own, tool };
+                draw_mark(
+                    &mut img,
+                    b.x * s,
+                    b.y * s,
+                    b.r * s,
+                    px_per_mm,
+                    spec,
+                    &mut rng,
+                );
+            }
+        }
+        student_number = Some(number);
+    }
+
     let keepout = Keepout::new(page, s);
     let mut strays = Vec::new();
     if mix.all_styles && rng.random_bool(mix.stray_rate) {
@@ -646,6 +673,7 @@ pub fn simulate_sheet(
         file_name: format!("{index:04}-{}.jpg", profile.name()),
         sheet_code: page.sheet_code,
         student_id: page.student_id.clone(),
+        student_number,
         version: page.version.clone(),
         profile,
         student_style: own,

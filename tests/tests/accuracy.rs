@@ -65,3 +65,46 @@ fn degraded_scans_are_read_right_or_sent_to_review_never_misread() {
         tally.identified_locally
     );
 }
+
+/// Anonymous sheets (rendered without a roster) are named by the number the student fills into
+/// the grid. It is read with the answers' thresholds: a number is reported only when every
+/// digit is clear, and is never another student's.
+#[test]
+fn anonymous_sheets_are_named_by_the_number_in_their_grid() {
+    const ANONYMOUS: usize = 24;
+    const SEED: u64 = 0x0A40_2026;
+    let exam = example_exam().expect("example exam");
+    let fx = RenderedFixture::render_anonymous(&exam, ANONYMOUS, SEED).expect("bundle renders");
+    assert!(
+        fx.bundle
+            .pages
+            .iter()
+            .all(|p| p.student_id.is_none() && !p.layout.student_number_bubbles.is_empty()),
+        "anonymous sheets carry the grid"
+    );
+    let grader = grader::Grader::new(fx.bundle.clone());
+    let opts = SetOptions {
+        seed: SEED,
+        sheets: ANONYMOUS,
+        dpi: 300,
+        mix: Mix::realistic(),
+        keep_failures: std::env::var_os("GABARITO_KEEP_FAILURES").map(std::path::PathBuf::from),
+    };
+    let tally = grade_set(&fx, &opts, |name, bytes| {
+        grader.grade_bytes_scanned(name, bytes)
+    })
+    .expect("simulates");
+    println!("{}", tally.report(60));
+    let report = tally.summary();
+    assert_eq!(
+        tally.wrong_identity, 0,
+        "a student number misread\n{report}"
+    );
+    assert_eq!(tally.questions.silently_wrong, 0, "{report}");
+    // Every sheet the QR identified has its number read (the simulated students fill the grid
+    // in one clear style).
+    assert_eq!(
+        tally.right_identity, tally.identified_locally,
+        "numbers left unread\n{report}"
+    );
+}

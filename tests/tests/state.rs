@@ -4,7 +4,7 @@
 //!
 //! - `render-service render` registers the exam, `grader grade` looks the simulated scans' sheets
 //!   up in the database, and `grader results --csv` gives every student the score the truth
-//!   behind the scans deserves;
+//!   behind the scans deserves — anonymous sheets under the number filled into their grid;
 //! - the same scans posted twice (under other names) are graded once;
 //! - `grader grade` killed with SIGKILL in the middle of a 300-scan batch and run again over the
 //!   same folder ends with every scan graded exactly once.
@@ -165,15 +165,19 @@ fn render(work: &Path, db: &Db, students: usize) -> RenderedFixture {
         csv.push_str(&format!("{},{},{}\n", s.student_id, s.name, s.class));
     }
     std::fs::write(work.join("roster.csv"), csv).expect("roster");
+    render_with(work, db, &["--roster", "roster.csv"])
+}
+
+/// `render-service render` of `copies` anonymous sheets (no roster) into `work/bundle`.
+fn render_anonymous(work: &Path, db: &Db, copies: usize) -> RenderedFixture {
+    render_with(work, db, &["--copies", &copies.to_string()])
+}
+
+fn render_with(work: &Path, db: &Db, students: &[&str]) -> RenderedFixture {
     let exam = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/simulado-1.json");
-    let mut args: Vec<String> = vec![
-        "render".into(),
-        exam.display().to_string(),
-        "--roster".into(),
-        "roster.csv".into(),
-        "--out".into(),
-        "bundle".into(),
-    ];
+    let mut args: Vec<String> = vec!["render".into(), exam.display().to_string()];
+    args.extend(students.iter().map(|s| s.to_string()));
+    args.extend(["--out".into(), "bundle".into()]);
     args.extend(db.args());
     let out = run(work, "render-service", &args);
     assert!(out.status.success(), "render failed: {}", text(&out.stderr));
@@ -240,7 +244,11 @@ fn expected_scores(fx: &RenderedFixture, truths: &[SheetTruth]) -> HashMap<Strin
                 })
                 .collect();
             let score = score_sheet(&fx.bundle.exam, &t.version, &read).expect("scores");
-            let student = t.student_id.clone().expect("named sheet");
+            let student = t
+                .student_id
+                .clone()
+                .or_else(|| t.student_number.clone())
+                .expect("a roster sheet, or an anonymous one with its number filled in");
             (student, score.score)
         })
         .collect()
@@ -290,10 +298,23 @@ fn exam_id(fx: &RenderedFixture) -> String {
 }
 
 fn rendered_graded_and_listed_scores_are_right(db_of: impl FnOnce(&Path) -> Db) {
+    render_grade_and_check_results(db_of, false);
+}
+
+/// Anonymous sheets are listed under the number their grid was read as.
+fn anonymous_sheets_are_listed_under_the_number_filled_in(db_of: impl FnOnce(&Path) -> Db) {
+    render_grade_and_check_results(db_of, true);
+}
+
+fn render_grade_and_check_results(db_of: impl FnOnce(&Path) -> Db, anonymous: bool) {
     const SHEETS: usize = 24;
     let work = tempfile::tempdir().expect("temp dir");
     let db = db_of(work.path());
-    let fx = render(work.path(), &db, SHEETS);
+    let fx = if anonymous {
+        render_anonymous(work.path(), &db, SHEETS)
+    } else {
+        render(work.path(), &db, SHEETS)
+    };
     let truths = write_scans(&fx, &work.path().join("scans"), SHEETS, 0x5747_E001);
     let out = run(work.path(), "grader", &grade_args(&db, &["scans"]));
     assert_eq!(
@@ -472,6 +493,7 @@ macro_rules! on_both_backends {
 
 on_both_backends!(
     rendered_graded_and_listed_scores_are_right,
+    anonymous_sheets_are_listed_under_the_number_filled_in,
     the_same_100_scans_posted_twice_are_graded_once,
     a_batch_killed_midway_and_run_again_grades_every_scan_exactly_once,
 );

@@ -173,6 +173,12 @@ fn to_store(page: &GradedPage) -> store::GradedPage {
         answers,
         review,
         error,
+        student_number: page
+            .scan
+            .as_ref()
+            .and_then(|s| s.reading.as_ref())
+            .and_then(|r| r.student_number.as_ref())
+            .and_then(|n| n.value.clone()),
     }
 }
 

@@ -1067,6 +1067,7 @@ async fn record_grading<T: Tx>(
                     exam_id,
                     identified_by: page.identified_by.as_deref(),
                     error: error.as_deref(),
+                    student_number: page.student_number.as_deref(),
                 },
                 now,
             )
@@ -1121,7 +1122,10 @@ async fn record_grading<T: Tx>(
             page: page.page,
             page_id,
             sheet_code: sheet.as_ref().and_then(|s| SheetCode::parse(&s.code).ok()),
-            student_id: sheet.as_ref().and_then(|s| s.student_id.clone()),
+            student_id: sheet
+                .as_ref()
+                .and_then(|s| s.student_id.clone())
+                .or_else(|| sheet.as_ref().and(page.student_number.clone())),
             version: sheet.as_ref().map(|s| s.version.clone()),
             score: None,
             review_items: items,

@@ -10,18 +10,32 @@ use sqlx::SqlSafeStr;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 /// (version, description, SQL) of every Postgres migration, in order.
-const POSTGRES: &[(i64, &str, &str)] = &[(
-    1,
-    "state",
-    include_str!("../../migrations/postgres/0001_state.sql"),
-)];
+const POSTGRES: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "state",
+        include_str!("../../migrations/postgres/0001_state.sql"),
+    ),
+    (
+        2,
+        "student number",
+        include_str!("../../migrations/postgres/0002_student_number.sql"),
+    ),
+];
 
 /// (version, description, SQL) of every SQLite migration, in order. Same versions as Postgres.
-const SQLITE: &[(i64, &str, &str)] = &[(
-    1,
-    "state",
-    include_str!("../../migrations/sqlite/0001_state.sql"),
-)];
+const SQLITE: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "state",
+        include_str!("../../migrations/sqlite/0001_state.sql"),
+    ),
+    (
+        2,
+        "student number",
+        include_str!("../../migrations/sqlite/0002_student_number.sql"),
+    ),
+];
 
 fn migrator(list: &'static [(i64, &'static str, &'static str)]) -> Migrator {
     let migrations: Vec<Migration> = list

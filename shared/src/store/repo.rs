@@ -55,6 +55,7 @@ pub(crate) struct PageRow<'a> {
     pub exam_id: Option<&'a str>,
     pub identified_by: Option<&'a str>,
     pub error: Option<&'a str>,
+    pub student_number: Option<&'a str>,
 }
 
 /// A review item about to be stored.
@@ -402,9 +403,12 @@ macro_rules! current_pages {
 macro_rules! groups_sql {
     ($which:tt) => {
         concat!(
-            "SELECT DISTINCT s.sheet_group, s.version, s.student_id ",
+            // A sheet printed for a student keeps that student; an anonymous one takes the
+            // number its grid was read as (on the page that counts).
+            "SELECT s.sheet_group, s.version, \
+             COALESCE(MAX(s.student_id), MAX(p.student_number)) AS student_id ",
             current_pages!($which, ""),
-            " ORDER BY s.sheet_group"
+            " GROUP BY s.sheet_group, s.version ORDER BY s.sheet_group"
         )
     };
 }
@@ -835,7 +839,8 @@ macro_rules! impl_tx {
             async fn insert_page(&mut self, tenant: &str, page: &PageRow<'_>, now: i64) -> R<i64> {
                 let row = sqlx::query(
                     "INSERT INTO scan_pages (tenant_id, scan_id, page, sheet_code, exam_id, identified_by, \
-                     error, superseded, graded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, FALSE, $8) RETURNING id",
+                     error, superseded, graded_at, student_number) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, FALSE, $8, $9) RETURNING id",
                 )
                 .bind(tenant)
                 .bind(page.scan_id)
@@ -845,6 +850,7 @@ macro_rules! impl_tx {
                 .bind(page.identified_by)
                 .bind(page.error)
                 .bind(now)
+                .bind(page.student_number)
                 .fetch_one(&mut **self)
                 .await?;
                 Ok(sqlx::Row::try_get(&row, "id")?)

@@ -35,7 +35,8 @@ pub struct ExamResults {
 pub struct StudentResult {
     /// Code of the sheet's first page.
     pub sheet_code: String,
-    /// The roster's id; `None` on anonymous sheets.
+    /// The roster's id; on an anonymous sheet the number read from its grid (`None` until one
+    /// is read clearly).
     pub student_id: Option<String>,
     /// The roster's name (empty on anonymous sheets).
     pub name: String,

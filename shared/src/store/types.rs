@@ -232,6 +232,9 @@ pub struct GradedPage {
     pub review: Vec<String>,
     /// Why the page could not be graded at all; it then counts for nothing and goes to review.
     pub error: Option<String>,
+    /// The student number read from the grid of an anonymous sheet, when it was clear: the
+    /// sheet's student if it was printed for none.
+    pub student_number: Option<String>,
 }
 
 /// What recording one page produced.
@@ -292,7 +295,7 @@ pub struct SheetScore {
     pub sheet_group: String,
     /// The sheet's version.
     pub version: String,
-    /// Its student, when the sheet is personalised.
+    /// Its student: the roster's, or on an anonymous sheet the number read from its grid.
     pub student_id: Option<String>,
     /// The score.
     pub score: Score,

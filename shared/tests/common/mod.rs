@@ -196,6 +196,7 @@ pub fn page(page: u32, code: SheetCode, answers: Vec<ReadAnswer>) -> GradedPage 
         answers,
         review: Vec::new(),
         error: None,
+        student_number: None,
     }
 }
 
