@@ -115,13 +115,16 @@ impl BundleDirectory {
             let frame = PageFrame::of(&page.layout);
             match frames.iter().position(|f| *f == frame) {
                 Some(i) => {
-                    if shared[i].as_deref().is_some_and(|l| *l != page.layout) {
+                    if shared[i]
+                        .as_ref()
+                        .is_some_and(|l| !Arc::ptr_eq(l, &page.layout) && **l != *page.layout)
+                    {
                         shared[i] = None;
                     }
                 }
                 None => {
                     frames.push(frame);
-                    shared.push(Some(Arc::new(page.layout.clone())));
+                    shared.push(Some(Arc::clone(&page.layout)));
                 }
             }
             pages.insert(
@@ -132,7 +135,7 @@ impl BundleDirectory {
                     version: page.version,
                     student_id: page.student_id,
                     sheet_page: page.sheet_page,
-                    layout: Arc::new(page.layout),
+                    layout: page.layout,
                 },
             );
         }

@@ -32,6 +32,7 @@ fn bundle(n: usize, codes: &[SheetCode]) -> Bundle {
     let layout = layout_sheet(&SheetShape::of(&exam, false))
         .into_iter()
         .next()
+        .map(std::sync::Arc::new)
         .expect("one page");
     Bundle {
         exam_id: None,

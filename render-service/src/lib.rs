@@ -16,6 +16,7 @@ mod subset;
 mod template;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::Arc;
 
 use printpdf::{
     DictItem, ExternalStream, ExternalXObject, ParsedFont, PdfDocument, PdfPage, PdfSaveOptions,
@@ -147,11 +148,15 @@ pub fn render_bundle_with_rng<R: rand::Rng + ?Sized>(
         })
         .collect();
 
+    // Every page with the same geometry shares it in the manifest.
+    let shared_layouts: Vec<Arc<PageLayout>> = layouts.iter().cloned().map(Arc::new).collect();
     let mut seen = HashSet::new();
     let mut pages = Vec::with_capacity(sheets.len() * layouts.len());
     let mut manifest_pages = Vec::with_capacity(pages.capacity());
     for sheet in &sheets {
-        for (i, (layout, form)) in layouts.iter().zip(&forms).enumerate() {
+        for (i, ((layout, shared_layout), form)) in
+            layouts.iter().zip(&shared_layouts).zip(&forms).enumerate()
+        {
             let code = loop {
                 // 69 random bits: a repeat is practically impossible, but must never happen.
                 let code = SheetCode::random_with(rng);
@@ -175,7 +180,7 @@ pub fn render_bundle_with_rng<R: rand::Rng + ?Sized>(
                 version: sheet.version.to_string(),
                 sheet_page: u32::try_from(i + 1).unwrap_or(u32::MAX),
                 sheet_pages: u32::try_from(layouts.len()).unwrap_or(u32::MAX),
-                layout: layout.clone(),
+                layout: Arc::clone(shared_layout),
             });
         }
     }

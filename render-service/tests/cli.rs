@@ -158,13 +158,19 @@ fn anonymous_copies_get_a_student_number_grid() {
         "student_id",
         "version",
         "sheet_page",
-        "paper",
-        "corner_marks",
-        "qr",
-        "text_id",
-        "bubbles",
+        "layout",
     ] {
         assert!(page.get(field).is_some(), "bundle.json page lacks {field}");
+    }
+    // Each geometry is written once; pages name theirs by index.
+    let layouts = raw["layouts"].as_array().expect("layouts");
+    assert_eq!(layouts.len(), 1, "one answer-sheet page, one layout");
+    let layout = &layouts[page["layout"].as_u64().expect("layout index") as usize];
+    for field in ["paper", "corner_marks", "qr", "text_id", "bubbles"] {
+        assert!(
+            layout.get(field).is_some(),
+            "bundle.json layout lacks {field}"
+        );
     }
 }
 

@@ -70,7 +70,7 @@ async fn registers_exams_and_sheets(store: Store) {
     assert_eq!(sheet.exam_id, id);
     assert_eq!(sheet.version, "B");
     assert_eq!(sheet.student_id.as_deref(), Some("002"));
-    assert_eq!(sheet.layout, page.layout);
+    assert_eq!(sheet.layout, *page.layout);
     assert_eq!(sheet.sheet_group, page.sheet_code);
     assert_eq!(sheet.layout_version, bundle.layout_version);
     assert!(

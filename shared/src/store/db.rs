@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::RngExt;
@@ -18,6 +19,7 @@ use crate::roster::Student;
 use crate::scoring::{AnswerState, ReadAnswer, Score, score_sheet};
 use crate::sheet_code::SheetCode;
 
+use super::content_hash;
 use super::migrations;
 use super::repo::{
     GroupRow, KeyRow, MarkRow, NewReview, PageRow, ReviewRow, ScanRow, ScoreRow, SheetRow, Tx,
@@ -619,12 +621,35 @@ fn check_compatible(old: &Exam, new: &Exam) -> R<()> {
     Ok(())
 }
 
+/// The id of `layout` (the SHA-256 of its JSON), adding it to `layouts` the first time.
+fn layout_id(
+    layout: &Arc<PageLayout>,
+    seen: &mut Vec<(Arc<PageLayout>, String)>,
+    layouts: &mut Vec<(String, String)>,
+) -> R<String> {
+    if let Some((_, id)) = seen.iter().find(|(l, _)| Arc::ptr_eq(l, layout)) {
+        return Ok(id.clone());
+    }
+    let json = serde_json::to_string(layout.as_ref())
+        .map_err(|e| StoreError::Invalid(format!("layout: {e}")))?;
+    let id = content_hash(json.as_bytes());
+    if !layouts.iter().any(|(known, _)| *known == id) {
+        layouts.push((id.clone(), json));
+    }
+    seen.push((Arc::clone(layout), id.clone()));
+    Ok(id)
+}
+
 fn sheet_record(row: SheetRow) -> R<SheetRecord> {
     let code = SheetCode::parse(&row.code)
         .map_err(|e| StoreError::Corrupt(format!("sheet code {:?}: {e}", row.code)))?;
     let sheet_group = SheetCode::parse(&row.sheet_group)
         .map_err(|e| StoreError::Corrupt(format!("sheet group {:?}: {e}", row.sheet_group)))?;
-    let layout: PageLayout = serde_json::from_str(&row.layout_json)
+    let json = row
+        .layout_json
+        .as_deref()
+        .ok_or_else(|| StoreError::Corrupt(format!("sheet {} has no layout", row.code)))?;
+    let layout: PageLayout = serde_json::from_str(json)
         .map_err(|e| StoreError::Corrupt(format!("layout of sheet {}: {e}", row.code)))?;
     let count = |v: i32| u32::try_from(v).map_err(|_| StoreError::Corrupt("page number".into()));
     Ok(SheetRecord {
@@ -759,6 +784,10 @@ async fn insert_sheets<T: Tx>(
     };
     let mut students: BTreeMap<&str, Student> = BTreeMap::new();
     let mut rows = Vec::with_capacity(pages.len());
+    // Each distinct layout is stored once, named by the hash of its JSON. Pages of one bundle
+    // share their layouts' Arcs, so each is serialised once.
+    let mut layout_ids: Vec<(Arc<PageLayout>, String)> = Vec::new();
+    let mut layouts: Vec<(String, String)> = Vec::new();
     // Pages of one answer sheet follow each other in the bundle: a page continues the sheet
     // whose first page came last.
     let mut group: Option<String> = None;
@@ -793,13 +822,14 @@ async fn insert_sheets<T: Tx>(
             sheet_page: int(page.sheet_page, "sheet page")?,
             sheet_pages: int(page.sheet_pages, "sheet pages")?,
             pdf_page: int(page.pdf_page, "pdf page")?,
-            layout_json: serde_json::to_string(&page.layout)
-                .map_err(|e| StoreError::Invalid(format!("layout: {e}")))?,
+            layout_json: None,
+            layout_id: Some(layout_id(&page.layout, &mut layout_ids, &mut layouts)?),
             layout_version: int(layout_version, "layout version")?,
         });
     }
     let students: Vec<Student> = students.into_values().collect();
     tx.upsert_students(tenant.as_str(), &students).await?;
+    tx.insert_layouts(tenant.as_str(), &layouts).await?;
     tx.insert_sheets(tenant.as_str(), &rows, now_ms()).await
 }
 

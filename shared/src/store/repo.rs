@@ -28,7 +28,10 @@ pub(crate) struct SheetRow {
     pub sheet_page: i32,
     pub sheet_pages: i32,
     pub pdf_page: i32,
-    pub layout_json: String,
+    /// The layout, read through `layouts` (or inline in rows registered before it existed);
+    /// `None` when writing: new rows name their layout by `layout_id`.
+    pub layout_json: Option<String>,
+    pub layout_id: Option<String>,
     pub layout_version: i32,
 }
 
@@ -185,6 +188,12 @@ pub(crate) trait Tx: Send + Sized {
         &mut self,
         tenant: &str,
         students: &[Student],
+    ) -> impl Future<Output = R<()>> + Send;
+    /// Stores layouts (id, JSON) not stored yet.
+    fn insert_layouts(
+        &mut self,
+        tenant: &str,
+        layouts: &[(String, String)],
     ) -> impl Future<Output = R<()>> + Send;
     fn insert_sheets(
         &mut self,
@@ -354,7 +363,9 @@ macro_rules! scan_select {
 macro_rules! sheet_select {
     ($where:literal) => {
         concat!(
-            "SELECT code, exam_id, version, student_id, sheet_group, sheet_page, sheet_pages, pdf_page, layout_json, layout_version FROM sheets WHERE ",
+            "SELECT s.code, s.exam_id, s.version, s.student_id, s.sheet_group, s.sheet_page, s.sheet_pages, \
+             s.pdf_page, COALESCE(l.layout_json, s.layout_json) AS layout_json, s.layout_id, s.layout_version \
+             FROM sheets s LEFT JOIN layouts l ON l.tenant_id = s.tenant_id AND l.id = s.layout_id WHERE ",
             $where
         )
     };
@@ -468,6 +479,7 @@ where
         sheet_pages: row.try_get("sheet_pages")?,
         pdf_page: row.try_get("pdf_page")?,
         layout_json: row.try_get("layout_json")?,
+        layout_id: row.try_get("layout_id")?,
         layout_version: row.try_get("layout_version")?,
     })
 }
@@ -680,11 +692,26 @@ macro_rules! impl_tx {
                 Ok(())
             }
 
+            async fn insert_layouts(&mut self, tenant: &str, layouts: &[(String, String)]) -> R<()> {
+                for (id, json) in layouts {
+                    sqlx::query(
+                        "INSERT INTO layouts (tenant_id, id, layout_json) VALUES ($1, $2, $3) \
+                         ON CONFLICT (tenant_id, id) DO NOTHING",
+                    )
+                    .bind(tenant)
+                    .bind(id)
+                    .bind(json)
+                    .execute(&mut **self)
+                    .await?;
+                }
+                Ok(())
+            }
+
             async fn insert_sheets(&mut self, tenant: &str, sheets: &[SheetRow], now: i64) -> R<()> {
                 for chunk in sheets.chunks(BATCH_ROWS) {
                     let mut b = sqlx::QueryBuilder::<$db>::new(
                         "INSERT INTO sheets (tenant_id, code, exam_id, version, student_id, sheet_group, \
-                         sheet_page, sheet_pages, pdf_page, layout_json, layout_version, created_at) ",
+                         sheet_page, sheet_pages, pdf_page, layout_json, layout_id, layout_version, created_at) ",
                     );
                     b.push_values(chunk, |mut row, s| {
                         row.push_bind(tenant.to_string())
@@ -697,6 +724,7 @@ macro_rules! impl_tx {
                             .push_bind(s.sheet_pages)
                             .push_bind(s.pdf_page)
                             .push_bind(s.layout_json.clone())
+                            .push_bind(s.layout_id.clone())
                             .push_bind(s.layout_version)
                             .push_bind(now);
                     });
@@ -707,7 +735,7 @@ macro_rules! impl_tx {
             }
 
             async fn sheet(&mut self, tenant: &str, code: &str) -> R<Option<SheetRow>> {
-                let row = sqlx::query(sheet_select!("tenant_id = $1 AND code = $2"))
+                let row = sqlx::query(sheet_select!("s.tenant_id = $1 AND s.code = $2"))
                     .bind(tenant)
                     .bind(code)
                     .fetch_optional(&mut **self)
@@ -720,7 +748,7 @@ macro_rules! impl_tx {
 
             async fn sheets(&mut self, tenant: &str, exam_id: &str) -> R<Vec<SheetRow>> {
                 let rows = sqlx::query(sheet_select!(
-                    "tenant_id = $1 AND exam_id = $2 ORDER BY pdf_page, code"
+                    "s.tenant_id = $1 AND s.exam_id = $2 ORDER BY s.pdf_page, s.code"
                 ))
                 .bind(tenant)
                 .bind(exam_id)

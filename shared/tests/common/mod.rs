@@ -144,6 +144,7 @@ pub fn bundle_for(exam: &Exam, students: &[(&str, &str, &str)]) -> Bundle {
     let layout = layout_sheet(&SheetShape::of(exam, false))
         .into_iter()
         .next()
+        .map(std::sync::Arc::new)
         .expect("one page");
     let pages = students
         .iter()
