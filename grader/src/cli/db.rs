@@ -1,35 +1,3 @@
-//! The `--db` and `--tenant` options of the commands that use the database.
+//! The `--db` and `--tenant` options, shared with `render-service`.
 
-use anyhow::{Context, Result};
-use clap::Args;
-use shared::store::{DEFAULT_DATABASE_URL, DEFAULT_TENANT, Store, TenantId};
-
-/// Which database, and which school in it.
-#[derive(Args, Debug, Clone)]
-pub struct DbArgs {
-    /// Database: a postgres:// URL, or an SQLite file (`sqlite:PATH` or a path).
-    #[arg(long = "db", env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, value_name = "URL")]
-    pub url: String,
-    /// The school (tenant) to act for.
-    #[arg(long, env = "GABARITO_TENANT", default_value = DEFAULT_TENANT)]
-    pub tenant: String,
-}
-
-impl DbArgs {
-    /// The tenant, checked.
-    pub fn tenant(&self) -> Result<TenantId> {
-        Ok(TenantId::new(&self.tenant)?)
-    }
-
-    /// Opens the database and brings its schema up to date.
-    pub async fn open(&self) -> Result<Store> {
-        let store = Store::connect(&self.url)
-            .await
-            .context("cannot open the database")?;
-        store
-            .migrate()
-            .await
-            .context("cannot migrate the database")?;
-        Ok(store)
-    }
-}
+pub use shared::store::cli::DbArgs;
