@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result};
 use shared::Bundle;
-pub use shared::store::cli::DbArgs;
+pub use shared::cli::DbArgs;
 
 /// Registers the exam and every sheet of `bundle`; returns the exam's id.
 pub fn register(db: &DbArgs, bundle: &Bundle) -> Result<String> {

@@ -53,8 +53,8 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            // One line: the chain of causes joined by ": ".
-            eprintln!("error: {e:#}");
+            // One line: the chain of causes, each once.
+            eprintln!("error: {}", shared::cli::error_line(e.as_ref()));
             ExitCode::FAILURE
         }
     }

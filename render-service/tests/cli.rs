@@ -88,6 +88,37 @@ fn bad_roster_row_is_refused_naming_the_row_and_nothing_is_written() {
 }
 
 #[test]
+fn an_unreachable_database_is_reported_at_once_with_its_reason_and_nothing_is_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out_dir = dir.path().join("out");
+    let exam = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/simulado-1.json");
+    // Port 1 on loopback: nothing listens there, the connection is refused at once.
+    let out = cli(&[
+        "render",
+        exam,
+        "--copies",
+        "2",
+        "--out",
+        out_dir.to_str().expect("path"),
+        "--db",
+        "postgres://gabarito@127.0.0.1:1/gabarito",
+    ]);
+    assert!(!out.status.success());
+    let line = stderr_line(&out);
+    assert!(line.starts_with("error: database:"), "{line}");
+    assert!(
+        line.contains("refused"),
+        "the cause, not a pool timeout: {line}"
+    );
+    assert_eq!(
+        line.matches("refused").count(),
+        1,
+        "each cause once: {line}"
+    );
+    assert!(entries(&out_dir).is_empty(), "{:?}", entries(&out_dir));
+}
+
+#[test]
 fn copies_with_a_roster_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = workspace();

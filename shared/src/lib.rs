@@ -3,6 +3,8 @@
 //! state both services meet in: the database and object storage ([`store`]).
 
 pub mod bundle;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod exam;
 pub mod layout;
 pub mod roster;

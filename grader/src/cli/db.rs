@@ -1,3 +1,3 @@
 //! The `--db` and `--tenant` options, shared with `render-service`.
 
-pub use shared::store::cli::DbArgs;
+pub use shared::cli::DbArgs;

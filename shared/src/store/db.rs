@@ -85,6 +85,11 @@ impl Store {
 
     /// Opens Postgres with explicit options (tests use them to pick a schema).
     pub async fn connect_postgres(options: PgConnectOptions) -> R<Self> {
+        // One direct attempt first: a server that is down, or refuses these credentials, is
+        // reported at once with its reason; the pool would wait out its acquire timeout and
+        // then say only that it timed out.
+        let probe = <sqlx::PgConnection as sqlx::Connection>::connect_with(&options).await?;
+        sqlx::Connection::close(probe).await?;
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(30))

@@ -14,8 +14,6 @@
 //! [`crate::scoring::score_sheet`], from the stored marks of the pages that count, so re-scoring
 //! after a key change reads no image.
 
-#[cfg(feature = "cli")]
-pub mod cli;
 mod db;
 mod migrations;
 pub mod objects;
