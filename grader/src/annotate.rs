@@ -22,9 +22,10 @@ const MAGENTA: Rgb<u8> = Rgb([200, 0, 200]);
 /// Draws the scan with its reading: green ring = marked and right, red = marked and wrong, blue =
 /// the expected answer where it was not marked, orange = every bubble of an uncertain question
 /// (thicker where it looked marked), teal = marked where there is no key to compare with (a
-/// sheet not identified, the student-number grid; orange there too when a digit is unclear). A band across the top is green when the page needs nothing,
-/// orange when it needs review, red when it could not be graded; magenta crosses are the corner
-/// marks found.
+/// sheet not identified, the student-number grid; orange there too when a digit is unclear).
+/// A band across the top is green when the page needs nothing, orange when it needs review, red
+/// when it could not be graded; magenta crosses are the corner marks found, and the QR code's
+/// box is green when it identified the sheet, red when it did not.
 pub fn annotate(scan: &PageScan, report: &PageReport) -> RgbImage {
     let mut out = image::DynamicImage::ImageLuma8(scan.image.clone()).to_rgb8();
     // Wash the scan out a little so the colours stand out.
