@@ -84,6 +84,13 @@ const EMPTY_GAP: f32 = 0.10;
 /// Noise widens the uncertain band: the empty threshold is at least this many robust standard
 /// deviations of the empty bubbles above their level.
 const EMPTY_SIGMAS: f32 = 5.0;
+/// A second mark in a question is only trusted as a second answer when it adds at least this
+/// much darkness over the empty level, or at least [`FAINT_SECOND_RATIO`] of the darker mark's:
+/// an erasure gone over three times beside a pencil answer adds 0.19 (against the answer's
+/// 0.45), as much as a light tick. Fainter second marks make the question `uncertain`.
+const ERASURE_REACH: f32 = 0.22;
+/// See [`ERASURE_REACH`]: two marks in one ink (two fills, two ticks) stay above 0.6.
+const FAINT_SECOND_RATIO: f32 = 0.5;
 /// Filled level assumed when a sheet has too few clear marks to measure its own.
 const DEFAULT_FILLED: f32 = 0.85;
 
@@ -145,6 +152,7 @@ pub fn read_marks(image: &GrayImage, h: &Homography, layout: &PageLayout) -> Mar
         h,
         layout,
         ink,
+        empty,
         marked_threshold,
         empty_threshold,
         misaligned,
@@ -157,7 +165,7 @@ pub fn read_marks(image: &GrayImage, h: &Homography, layout: &PageLayout) -> Mar
                 .iter()
                 .map(|&i| layout.bubbles[i].choice.as_str())
                 .collect();
-            let mut r = classify(*q, &f, &labels, marked_threshold, empty_threshold);
+            let mut r = classify(*q, &f, &labels, empty, marked_threshold, empty_threshold);
             if misaligned {
                 r.state = AnswerState::Uncertain;
             }
@@ -183,6 +191,7 @@ fn read_student_number(
     h: &Homography,
     layout: &PageLayout,
     ink: f32,
+    empty_level: f32,
     marked_threshold: f32,
     empty_threshold: f32,
     misaligned: bool,
@@ -209,7 +218,14 @@ fn read_student_number(
                     *f = bubble_fill(image, h, b.x, b.y, b.r, ink);
                 }
             }
-            let mut r = classify(digit, &fills, &LABELS, marked_threshold, empty_threshold);
+            let mut r = classify(
+                digit,
+                &fills,
+                &LABELS,
+                empty_level,
+                marked_threshold,
+                empty_threshold,
+            );
             if misaligned {
                 r.state = AnswerState::Uncertain;
             }
@@ -255,11 +271,12 @@ fn grid_fit(image: &GrayImage, h: &Homography, layout: &PageLayout, ink: f32) ->
 }
 
 /// One question's state from its fills: every bubble must be clearly marked or clearly empty,
-/// otherwise the question is uncertain.
+/// and several marks must be alike, otherwise the question is uncertain.
 pub fn classify(
     question: u32,
     fills: &[f32],
     labels: &[&str],
+    empty_level: f32,
     marked_threshold: f32,
     empty_threshold: f32,
 ) -> QuestionReading {
@@ -270,7 +287,16 @@ pub fn classify(
     let ambiguous = fills
         .iter()
         .any(|&f| f >= empty_threshold && f < marked_threshold);
-    let state = if ambiguous {
+    // A mark far fainter than the other one beside it, and no darker than an erasure can stay,
+    // is as likely an erasure gone over several times as a second answer: a person decides.
+    let above = |i: &u8| fills[usize::from(*i)] - empty_level;
+    let strongest = marked.iter().map(above).fold(0.0f32, f32::max);
+    let faint_second = marked.len() >= 2
+        && marked
+            .iter()
+            .map(above)
+            .any(|f| f < ERASURE_REACH && f < FAINT_SECOND_RATIO * strongest);
+    let state = if ambiguous || faint_second {
         AnswerState::Uncertain
     } else {
         match marked.len() {
@@ -407,16 +433,43 @@ mod tests {
     #[test]
     fn a_bubble_between_thresholds_makes_the_question_uncertain() {
         let labels = ["A", "B", "C", "D", "E"];
-        let q = classify(1, &[0.05, 0.9, 0.06, 0.05, 0.04], &labels, 0.4, 0.2);
+        let q = classify(1, &[0.05, 0.9, 0.06, 0.05, 0.04], &labels, 0.05, 0.4, 0.2);
         assert_eq!(
             (q.state, q.marked_labels.clone()),
             (AnswerState::Answered, vec!["B".into()])
         );
-        let q = classify(1, &[0.05, 0.9, 0.3, 0.05, 0.04], &labels, 0.4, 0.2);
+        let q = classify(1, &[0.05, 0.9, 0.3, 0.05, 0.04], &labels, 0.05, 0.4, 0.2);
         assert_eq!(q.state, AnswerState::Uncertain);
-        let q = classify(1, &[0.05, 0.9, 0.8, 0.05, 0.04], &labels, 0.4, 0.2);
+        let q = classify(1, &[0.05, 0.9, 0.8, 0.05, 0.04], &labels, 0.05, 0.4, 0.2);
         assert_eq!(q.state, AnswerState::Multiple);
-        let q = classify(1, &[0.05, 0.1, 0.1, 0.05, 0.04], &labels, 0.4, 0.2);
+        let q = classify(1, &[0.05, 0.1, 0.1, 0.05, 0.04], &labels, 0.05, 0.4, 0.2);
         assert_eq!(q.state, AnswerState::Blank);
+    }
+
+    #[test]
+    fn a_second_mark_far_fainter_than_the_first_is_uncertain_not_multiple() {
+        let labels = ["A", "B", "C", "D", "E"];
+        // The ambiguous sample: a pencil answer (0.50) beside an erasure gone over three times
+        // (0.24), thresholds 0.15 / 0.18 on an empty level of 0.05.
+        let q = classify(
+            12,
+            &[0.05, 0.06, 0.50, 0.24, 0.05],
+            &labels,
+            0.05,
+            0.18,
+            0.15,
+        );
+        assert_eq!(q.state, AnswerState::Uncertain);
+        assert_eq!(q.marked_labels, ["C", "D"]);
+        // Two pencil fills of a normal spread stay `multiple`.
+        let q = classify(
+            1,
+            &[0.05, 0.36, 0.53, 0.05, 0.05],
+            &labels,
+            0.05,
+            0.18,
+            0.15,
+        );
+        assert_eq!(q.state, AnswerState::Multiple);
     }
 }
