@@ -147,16 +147,12 @@ pub fn read_marks(image: &GrayImage, h: &Homography, layout: &PageLayout) -> Mar
             grid_fit * 100.0
         ));
     }
-    let student_number = read_student_number(
-        image,
-        h,
-        layout,
-        ink,
-        empty,
+    let levels = Levels {
+        empty_level: empty,
         marked_threshold,
         empty_threshold,
-        misaligned,
-    );
+    };
+    let student_number = read_student_number(image, h, layout, ink, levels, misaligned);
     let questions = groups
         .iter()
         .map(|(q, idx)| {
@@ -184,6 +180,14 @@ pub fn read_marks(image: &GrayImage, h: &Homography, layout: &PageLayout) -> Mar
     }
 }
 
+/// A sheet's levels, as [`classify`] takes them.
+#[derive(Debug, Clone, Copy)]
+struct Levels {
+    empty_level: f32,
+    marked_threshold: f32,
+    empty_threshold: f32,
+}
+
 /// Reads the student-number grid with the thresholds of the sheet's answer bubbles (the grid's
 /// bubbles are printed the same way). A number is only given when every digit is clear.
 fn read_student_number(
@@ -191,9 +195,7 @@ fn read_student_number(
     h: &Homography,
     layout: &PageLayout,
     ink: f32,
-    empty_level: f32,
-    marked_threshold: f32,
-    empty_threshold: f32,
+    levels: Levels,
     misaligned: bool,
 ) -> Option<StudentNumberReading> {
     const LABELS: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
@@ -222,9 +224,9 @@ fn read_student_number(
                 digit,
                 &fills,
                 &LABELS,
-                empty_level,
-                marked_threshold,
-                empty_threshold,
+                levels.empty_level,
+                levels.marked_threshold,
+                levels.empty_threshold,
             );
             if misaligned {
                 r.state = AnswerState::Uncertain;
