@@ -8,7 +8,7 @@ use std::sync::Arc;
 use image::GrayImage;
 use shared::Bundle;
 use shared::layout::PageLayout;
-use shared::scoring::{AnswerState, ReadAnswer, score_sheet};
+use shared::scoring::{AnswerState, score_sheet};
 
 use crate::align::{self, Alignment};
 use crate::decode::{self, Limits};
@@ -209,15 +209,7 @@ impl Grader {
         scan.homography = Some(h);
         let reading = marks::read_marks(image, &h, &sheet.layout);
         note_reading(&mut report, &reading);
-        let read: Vec<ReadAnswer> = reading
-            .questions
-            .iter()
-            .map(|q| ReadAnswer {
-                question: q.question,
-                marked: q.marked.clone(),
-                state: q.state,
-            })
-            .collect();
+        let read = reading.answers();
         match score_sheet(&sheet.exam, &sheet.version, &read) {
             Ok(score) => {
                 report.score = Some(score.score);

@@ -8,7 +8,7 @@
 
 use image::GrayImage;
 use shared::layout::PageLayout;
-use shared::scoring::AnswerState;
+use shared::scoring::{AnswerState, ReadAnswer};
 
 use crate::geometry::Homography;
 
@@ -48,6 +48,20 @@ pub struct MarkReading {
     pub student_number: Option<StudentNumberReading>,
     /// Sheet-level reasons for review.
     pub doubts: Vec<String>,
+}
+
+impl MarkReading {
+    /// The answers as scoring and the store take them (choice indices and states).
+    pub fn answers(&self) -> Vec<ReadAnswer> {
+        self.questions
+            .iter()
+            .map(|q| ReadAnswer {
+                question: q.question,
+                marked: q.marked.clone(),
+                state: q.state,
+            })
+            .collect()
+    }
 }
 
 /// The student-number grid as read: one column of ten bubbles per digit, each read like a

@@ -132,17 +132,7 @@ fn to_store(page: &GradedPage) -> store::GradedPage {
         .scan
         .as_ref()
         .and_then(|s| s.reading.as_ref())
-        .map(|reading| {
-            reading
-                .questions
-                .iter()
-                .map(|q| ReadAnswer {
-                    question: q.question,
-                    marked: q.marked.clone(),
-                    state: q.state,
-                })
-                .collect()
-        })
+        .map(grader::marks::MarkReading::answers)
         .unwrap_or_default();
     let error = r.error.clone().or_else(|| {
         sheet_code.is_none().then(|| {
