@@ -2,13 +2,13 @@
 //! bundle, and `render-service migrate`.
 
 use anyhow::{Context, Result};
-use shared::Bundle;
-pub use shared::cli::DbArgs;
+use model::Bundle;
+pub use store::cli::DbArgs;
 
 /// Registers the exam and every sheet of `bundle`; returns the exam's id.
 pub fn register(db: &DbArgs, bundle: &Bundle) -> Result<String> {
     let tenant = db.tenant()?;
-    let rt = shared::store::runtime()?;
+    let rt = store::runtime()?;
     rt.block_on(async {
         let store = db.open().await?;
         let id = store
@@ -22,7 +22,7 @@ pub fn register(db: &DbArgs, bundle: &Bundle) -> Result<String> {
 
 /// `render-service migrate`.
 pub fn migrate(db: &DbArgs) -> Result<()> {
-    let rt = shared::store::runtime()?;
+    let rt = store::runtime()?;
     rt.block_on(async {
         let store = db.open().await?;
         eprintln!("{} database is up to date", store.backend_name());

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, anyhow, bail};
 use clap::{Parser, Subcommand};
-use shared::{Exam, read_roster};
+use model::{Exam, read_roster};
 
 mod db;
 
@@ -54,7 +54,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // One line: the chain of causes, each once.
-            eprintln!("error: {}", shared::cli::error_line(e.as_ref()));
+            eprintln!("error: {}", store::cli::error_line(e.as_ref()));
             ExitCode::FAILURE
         }
     }
@@ -107,7 +107,7 @@ fn render(
         }
         None => None,
     };
-    let mut bundle = render_service::render_bundle(&exam, roster.as_deref(), copies.unwrap_or(1))?;
+    let mut bundle = render::render_bundle(&exam, roster.as_deref(), copies.unwrap_or(1))?;
     bundle.manifest.exam_id = Some(db::register(db, &bundle.manifest)?);
     // Everything is in memory, valid and registered: only now touch the output directory.
     bundle.write_to(out)?;

@@ -1,13 +1,14 @@
 //! The command line: refusals are one line naming the field or row and write nothing;
 //! anonymous copies carry a student-number grid; the committed JSON Schema is current.
 
+#[path = "../render/tests/common/mod.rs"]
 mod common;
 
 use std::path::Path;
 use std::process::{Command, Output};
 
 use common::workspace;
-use shared::Bundle;
+use model::Bundle;
 
 fn cli(args: &[&str]) -> Output {
     // The database the command registers bundles in: a throwaway SQLite file, not the default
@@ -164,7 +165,7 @@ fn anonymous_copies_get_a_student_number_grid() {
     let manifest: Bundle =
         serde_json::from_slice(&std::fs::read(out_dir.join("bundle.json")).expect("json"))
             .expect("manifest parses");
-    assert_eq!(manifest.layout_version, shared::layout::LAYOUT_VERSION);
+    assert_eq!(manifest.layout_version, model::layout::LAYOUT_VERSION);
     assert_eq!(manifest.pages.len(), 3);
     let digits = usize::from(manifest.exam.student_number_digits);
     for (i, page) in manifest.pages.iter().enumerate() {

@@ -36,7 +36,7 @@ fn main() -> anyhow::Result<()> {
         fx.bundle.pages.len(),
         started.elapsed().as_secs_f64()
     );
-    let grader = grader::Grader::new(fx.bundle.clone());
+    let grader = pipeline::Grader::new(fx.bundle.clone());
     let opts = SetOptions {
         seed,
         sheets,

@@ -103,7 +103,7 @@ fn main() -> anyhow::Result<()> {
 
 fn grade_only(dir: &Path) -> anyhow::Result<()> {
     let rounds = env_usize("GABARITO_ROUNDS", 5);
-    let bundle: shared::Bundle =
+    let bundle: model::Bundle =
         serde_json::from_str(&std::fs::read_to_string(dir.join("bundle.json"))?)?;
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("scans"))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -120,7 +120,7 @@ fn grade_only(dir: &Path) -> anyhow::Result<()> {
     let rss_before = peak_rss_mib();
     // One worker thread: whatever the grader runs on rayon runs on this one core.
     let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
-    let grader = grader::Grader::new(bundle);
+    let grader = pipeline::Grader::new(bundle);
     let mut per_sheet_ms = Vec::new();
     let mut identified = 0usize;
     let (cpu0, wall0) = (process_cpu_seconds(), Instant::now());

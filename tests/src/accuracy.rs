@@ -5,9 +5,9 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use grader::{IdentifiedBy, PageReport};
+use model::scoring::AnswerState;
+use pipeline::{IdentifiedBy, PageReport};
 use serde::Serialize;
-use shared::scoring::AnswerState;
 
 use crate::pen::FillStyle;
 use crate::scenario::{QuestionTruth, SheetTruth};
@@ -102,7 +102,7 @@ pub fn judge(report: Option<&PageReport>, truth: &SheetTruth) -> SheetJudgement 
     let code_matches = report
         .sheet_code
         .as_deref()
-        .map(|c| shared::SheetCode::parse(c).ok() == Some(truth.sheet_code));
+        .map(|c| model::SheetCode::parse(c).ok() == Some(truth.sheet_code));
     // A roster sheet's student is printed on it; an anonymous sheet's is the number in its
     // grid, which the grader may leave unread (review) but must never misread.
     let expected_student = truth.student_id.as_ref().or(truth.student_number.as_ref());
@@ -122,7 +122,7 @@ pub fn judge(report: Option<&PageReport>, truth: &SheetTruth) -> SheetJudgement 
         && report
             .identified_by
             .is_some_and(|by| by != IdentifiedBy::Ocr);
-    let mut reasons = report.review.clone();
+    let mut reasons: Vec<String> = report.review.iter().map(ToString::to_string).collect();
     if let Some(e) = &report.error {
         reasons.push(format!("error: {e}"));
     }

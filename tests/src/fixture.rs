@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use shared::{Bundle, Exam, Student};
+use model::{Bundle, Exam, Student};
 
 use crate::SimError;
 
@@ -90,7 +90,7 @@ impl RenderedFixture {
         seed: u64,
     ) -> Result<Self, SimError> {
         let dir = tempfile::tempdir().map_err(|e| SimError::Io(format!("temp dir: {e}")))?;
-        let rendered = render_service::render_bundle_seeded(exam, students, copies, seed)
+        let rendered = render::render_bundle_seeded(exam, students, copies, seed)
             .map_err(|e| SimError::Tool(format!("render_bundle: {e}")))?;
         std::fs::write(dir.path().join("bundle.pdf"), &rendered.pdf)
             .map_err(|e| SimError::Io(format!("bundle.pdf: {e}")))?;

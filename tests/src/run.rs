@@ -86,7 +86,7 @@ pub fn for_each_scan<R: Send>(
 pub fn grade_set(
     fx: &RenderedFixture,
     opts: &SetOptions,
-    grade: impl Fn(&str, &[u8]) -> Vec<grader::GradedPage> + Sync + Send,
+    grade: impl Fn(&str, &[u8]) -> Vec<pipeline::GradedPage> + Sync + Send,
 ) -> Result<Tally, SimError> {
     if let Some(dir) = &opts.keep_failures {
         std::fs::create_dir_all(dir)
@@ -94,7 +94,7 @@ pub fn grade_set(
     }
     let judged = for_each_scan(fx, opts, |scan| {
         let pages = grade(&scan.truth.file_name, &scan.bytes);
-        let reports: Vec<grader::PageReport> = pages.iter().map(|p| p.report.clone()).collect();
+        let reports: Vec<pipeline::PageReport> = pages.iter().map(|p| p.report.clone()).collect();
         let mut judgement = judge(reports.first(), &scan.truth);
         if let Some(reading) = pages
             .first()
@@ -148,7 +148,7 @@ pub fn grade_set(
             if let Some(page) = pages.first()
                 && let Some(seen) = &page.scan
             {
-                let _ = grader::annotate::annotate(seen, &page.report)
+                let _ = pipeline::annotate::annotate(seen, &page.report)
                     .save(dir.join(format!("{}.annotated.png", scan.truth.file_name)));
             }
         }

@@ -2,11 +2,11 @@
 //! proportions a school would see, then renders it over the clean page and keeps the truth.
 
 use image::GrayImage;
+use model::BundlePage;
+use model::scoring::AnswerState;
 use rand::rngs::StdRng;
 use rand::{Rng, RngExt, SeedableRng};
 use serde::Serialize;
-use shared::BundlePage;
-use shared::scoring::AnswerState;
 
 use crate::SimError;
 use crate::degrade::{
@@ -146,7 +146,7 @@ pub struct SheetTruth {
     /// File name it is saved or posted under.
     pub file_name: String,
     /// The page's sheet code.
-    pub sheet_code: shared::SheetCode,
+    pub sheet_code: model::SheetCode,
     /// The page's student.
     pub student_id: Option<String>,
     /// The number the student filled into the grid of an anonymous sheet.
@@ -400,7 +400,7 @@ impl Keepout {
             .iter()
             .map(|m| grow(m.x, m.y, m.size, m.size, 12.0))
             .collect();
-        let quiet = shared::layout::QR_QUIET_MODULES as f32 * shared::layout::QR_MODULE;
+        let quiet = model::layout::QR_QUIET_MODULES as f32 * model::layout::QR_MODULE;
         rects.push(grow(l.qr.x, l.qr.y, l.qr.size, l.qr.size, quiet + 2.0));
         let t = l.text_id;
         rects.push(grow(t.x, t.y, t.width, t.height, 3.0));
@@ -455,7 +455,7 @@ pub fn simulate_sheet(
     clean: &GrayImage,
     dpi: u32,
     page: &BundlePage,
-    exam: &shared::Exam,
+    exam: &model::Exam,
     master: u64,
     index: usize,
     mix: &Mix,

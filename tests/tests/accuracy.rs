@@ -17,7 +17,7 @@ const SHEETS: usize = 48;
 fn degraded_scans_are_read_right_or_sent_to_review_never_misread() {
     let exam = example_exam().expect("example exam");
     let fx = RenderedFixture::render(&exam, &roster(SHEETS), SEED).expect("bundle renders");
-    let grader = grader::Grader::new(fx.bundle.clone());
+    let grader = pipeline::Grader::new(fx.bundle.clone());
     let keep = std::env::var_os("GABARITO_KEEP_FAILURES").map(std::path::PathBuf::from);
     let opts = SetOptions {
         seed: SEED,
@@ -82,7 +82,7 @@ fn anonymous_sheets_are_named_by_the_number_in_their_grid() {
             .all(|p| p.student_id.is_none() && !p.layout.student_number_bubbles.is_empty()),
         "anonymous sheets carry the grid"
     );
-    let grader = grader::Grader::new(fx.bundle.clone());
+    let grader = pipeline::Grader::new(fx.bundle.clone());
     let opts = SetOptions {
         seed: SEED,
         sheets: ANONYMOUS,

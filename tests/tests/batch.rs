@@ -18,8 +18,8 @@ use gabarito_tests::fixture::{RenderedFixture, example_exam, roster};
 use gabarito_tests::noise::{PixelNoise, value_noise};
 use gabarito_tests::run::{SetOptions, for_each_scan};
 use gabarito_tests::scenario::Mix;
-use grader::PageReport;
 use image::{GrayImage, Luma};
+use pipeline::PageReport;
 
 const SEED: u64 = 0xBA7C_2026;
 const GOOD: usize = 190;
@@ -147,7 +147,7 @@ fn a_batch_with_bad_files_grades_every_good_sheet_and_explains_every_bad_one() {
         )
     })
     .expect("simulates");
-    let good: HashMap<String, shared::SheetCode> =
+    let good: HashMap<String, model::SheetCode> =
         truths.iter().map(|(n, c, _)| (n.clone(), *c)).collect();
 
     let sample = &truths[0].2;

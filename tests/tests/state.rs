@@ -21,9 +21,9 @@ use gabarito_tests::binaries::workspace_binary;
 use gabarito_tests::fixture::{RenderedFixture, roster};
 use gabarito_tests::run::{SetOptions, for_each_scan};
 use gabarito_tests::scenario::{Mix, SheetTruth};
-use shared::scoring::{ReadAnswer, score_sheet};
-use shared::store::{ScanStatus, Store, TenantId};
+use model::scoring::{ReadAnswer, score_sheet};
 use sqlx::Connection;
+use store::{ScanStatus, Store, TenantId};
 
 /// Scans at 150 dpi keep the runs short; the grader reads them as well as 300-dpi ones.
 const DPI: u32 = 150;
@@ -59,7 +59,7 @@ impl Db {
                 .map(|d| d.as_nanos() % 1_000_000_000)
                 .unwrap_or(0)
         );
-        let rt = shared::store::runtime().expect("runtime");
+        let rt = store::runtime().expect("runtime");
         rt.block_on(async {
             let mut conn = sqlx::PgConnection::connect(&admin)
                 .await
@@ -95,7 +95,7 @@ impl Db {
 
     /// Reads the state the commands left, through the repository.
     fn inspect<T>(&self, f: impl AsyncFnOnce(&Store, &TenantId) -> T) -> T {
-        let rt = shared::store::runtime().expect("runtime");
+        let rt = store::runtime().expect("runtime");
         rt.block_on(async {
             let store = Store::connect(&self.url())
                 .await
@@ -111,7 +111,7 @@ impl Db {
 impl Drop for Db {
     fn drop(&mut self) {
         if let Db::Postgres { admin, name, .. } = self {
-            let Ok(rt) = shared::store::runtime() else {
+            let Ok(rt) = store::runtime() else {
                 return;
             };
             rt.block_on(async {

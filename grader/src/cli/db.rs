@@ -1,3 +1,3 @@
 //! The `--db` and `--tenant` options, shared with `render-service`.
 
-pub use shared::cli::DbArgs;
+pub use store::cli::DbArgs;

@@ -6,8 +6,8 @@ use std::sync::Mutex;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use grader::{GradedPage, Grader, PageReport};
 use indicatif::{ProgressBar, ProgressStyle};
+use pipeline::{GradedPage, Grader, PageReport};
 use rayon::prelude::*;
 
 use super::{EXIT_ATTENTION, EXIT_OK};
@@ -49,15 +49,15 @@ const EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "tif", "tiff", "pdf"];
 pub fn run(args: GradeArgs) -> Result<u8> {
     // Database recording (issue 4): see record.rs.
     let recorder = super::record::Recorder::open(&args.db, &args.objects)?;
-    let directory: Box<dyn grader::SheetDirectory> = match &args.bundle {
+    let directory: Box<dyn pipeline::SheetDirectory> = match &args.bundle {
         Some(path) => {
             let bundle = load_bundle(path)?;
             recorder.ensure_bundle(&bundle)?;
-            Box::new(grader::BundleDirectory::new(bundle))
+            Box::new(pipeline::BundleDirectory::new(bundle))
         }
         None => Box::new(recorder.directory()),
     };
-    let limits = grader::Limits::default();
+    let limits = pipeline::Limits::default();
     let files = collect_files(&args.paths)?;
     if files.is_empty() {
         bail!("no images or PDFs found under the given paths");
@@ -104,13 +104,13 @@ pub fn run(args: GradeArgs) -> Result<u8> {
             };
             let mut reports = Vec::with_capacity(pages.len());
             for page in &pages {
-                let mut report = page.report.clone();
+                // A missing picture is the operator's problem, not a reason to review the sheet.
                 if let Some(dir) = &args.annotate
                     && let Err(e) = write_annotation(dir, file, page)
                 {
-                    report.review.push(format!("annotation not written: {e}"));
+                    eprintln!("grader: {}: annotation not written: {e:#}", file.display());
                 }
-                reports.push(report);
+                reports.push(page.report.clone());
             }
             if args.json
                 && let Ok(out) = stdout.lock()
@@ -146,7 +146,7 @@ pub fn run(args: GradeArgs) -> Result<u8> {
     )
 }
 
-fn load_bundle(path: &Path) -> Result<shared::Bundle> {
+fn load_bundle(path: &Path) -> Result<model::Bundle> {
     let file = if path.is_dir() {
         path.join("bundle.json")
     } else {
@@ -200,7 +200,7 @@ fn write_annotation(dir: &Path, file: &Path, page: &GradedPage) -> Result<()> {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "page".into());
     let out = dir.join(format!("{stem}-p{}.png", page.report.page));
-    grader::annotate(scan, &page.report)
+    pipeline::annotate(scan, &page.report)
         .save(&out)
         .with_context(|| format!("cannot write {}", out.display()))
 }

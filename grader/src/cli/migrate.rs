@@ -15,7 +15,7 @@ pub struct MigrateArgs {
 
 /// Runs the subcommand.
 pub fn run(args: MigrateArgs) -> Result<u8> {
-    let rt = shared::store::runtime()?;
+    let rt = store::runtime()?;
     rt.block_on(async {
         let store = args.db.open().await?;
         eprintln!("grader: {} database is up to date", store.backend_name());

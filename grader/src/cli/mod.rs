@@ -70,7 +70,7 @@ pub fn run() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("grader: {}", shared::cli::error_line(e.as_ref()));
+            eprintln!("grader: {}", store::cli::error_line(e.as_ref()));
             ExitCode::from(EXIT_FATAL)
         }
     }

@@ -7,10 +7,11 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
-use grader::{GradedPage, Grader, Limits, SheetDirectory, SheetInfo};
-use shared::scoring::ReadAnswer;
-use shared::store::{self, LocalObjects, Store, TenantId};
-use shared::{Bundle, Exam, SheetCode};
+use model::outcome::ReviewReason;
+use model::scoring::ReadAnswer;
+use model::{Bundle, Exam, SheetCode};
+use pipeline::{GradedPage, Grader, Limits, SheetDirectory, SheetInfo};
+use store::{self, LocalObjects, Store, TenantId};
 
 use super::db::DbArgs;
 
@@ -78,7 +79,7 @@ impl Recorder {
     /// before. A crash between the two leaves the scan `received`: the next run grades it.
     pub fn grade(&self, grader: &Grader, limits: &Limits, path: &Path) -> Result<FileOutcome> {
         let name = path.display().to_string();
-        let bytes = match grader::decode::read_file_limited(path, limits) {
+        let bytes = match pipeline::decode::read_file_limited(path, limits) {
             Ok(bytes) => bytes,
             // Too big or unreadable: nothing to store; the grader reports why.
             Err(_) => return Ok(FileOutcome::Graded(grader.grade_file_scanned(path))),
@@ -132,14 +133,14 @@ fn to_store(page: &GradedPage) -> store::GradedPage {
         .scan
         .as_ref()
         .and_then(|s| s.reading.as_ref())
-        .map(grader::marks::MarkReading::answers)
+        .map(pipeline::marks::MarkReading::answers)
         .unwrap_or_default();
     let error = r.error.clone().or_else(|| {
         sheet_code.is_none().then(|| {
             r.review
                 .iter()
-                .find(|s| s.starts_with("unidentified"))
-                .cloned()
+                .find(|s| s.is_unidentified())
+                .map(ToString::to_string)
                 .unwrap_or_else(|| "sheet not identified".into())
         })
     });
@@ -147,19 +148,19 @@ fn to_store(page: &GradedPage) -> store::GradedPage {
         .review
         .iter()
         .filter(|s| {
-            !s.starts_with("uncertain marks:")
-                && !s.starts_with("unidentified")
-                && !s.starts_with("cannot score:")
+            !matches!(
+                s,
+                ReviewReason::UncertainMarks(_)
+                    | ReviewReason::Unidentified(_)
+                    | ReviewReason::CannotScore(_)
+            )
         })
         .cloned()
         .collect();
     store::GradedPage {
         page: r.page,
         sheet_code,
-        identified_by: r
-            .identified_by
-            .and_then(|b| serde_json::to_value(b).ok())
-            .and_then(|v| v.as_str().map(str::to_string)),
+        identified_by: r.identified_by,
         answers,
         review,
         error,

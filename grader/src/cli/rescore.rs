@@ -3,8 +3,8 @@
 
 use anyhow::{Context, Result, anyhow};
 use clap::Args;
-use shared::Exam;
-use shared::exam::{Key, KeyAnswer, Question};
+use model::Exam;
+use model::exam::{Key, KeyAnswer, Question};
 
 use super::EXIT_OK;
 use super::db::DbArgs;
@@ -33,7 +33,7 @@ pub struct RescoreArgs {
 /// Runs the subcommand.
 pub fn run(args: RescoreArgs) -> Result<u8> {
     let tenant = args.db.tenant()?;
-    let rt = shared::store::runtime()?;
+    let rt = store::runtime()?;
     let report = rt.block_on(async {
         let store = args.db.open().await?;
         let stored = store

@@ -3,7 +3,7 @@
 
 use anyhow::{Result, bail};
 use clap::Args;
-use shared::store::Resolution;
+use store::Resolution;
 
 use super::EXIT_OK;
 use super::db::DbArgs;
@@ -38,7 +38,7 @@ pub fn run(args: ResolveArgs) -> Result<u8> {
         bail!("say what the student marked: --answer C (or A,C), --blank, or --dismiss");
     };
     let tenant = args.db.tenant()?;
-    let rt = shared::store::runtime()?;
+    let rt = store::runtime()?;
     let outcome = rt.block_on(async {
         let store = args.db.open().await?;
         let outcome = store.resolve_review(&tenant, args.item, &resolution).await;

@@ -5,7 +5,7 @@ use std::io::Write;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use shared::store::results::{ExamResults, write_csv, write_items_csv};
+use model::results::{ExamResults, write_csv, write_items_csv};
 
 use super::EXIT_OK;
 use super::db::DbArgs;
@@ -32,7 +32,7 @@ pub struct ResultsArgs {
 /// Runs the subcommand.
 pub fn run(args: ResultsArgs) -> Result<u8> {
     let tenant = args.db.tenant()?;
-    let rt = shared::store::runtime()?;
+    let rt = store::runtime()?;
     let results = rt.block_on(async {
         let store = args.db.open().await?;
         let results = store.results(&tenant, &args.exam).await;

@@ -26,7 +26,7 @@ pub struct ReviewArgs {
 /// Runs the subcommand.
 pub fn run(args: ReviewArgs) -> Result<u8> {
     let tenant = args.db.tenant()?;
-    let rt = shared::store::runtime()?;
+    let rt = store::runtime()?;
     let items = rt.block_on(async {
         let store = args.db.open().await?;
         let items = store

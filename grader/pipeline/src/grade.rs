@@ -1,0 +1,297 @@
+//! Grading one file: decode its pages, then align, identify, read and score each page.
+//! Every failure ends up in the page's report; nothing here panics on bad input.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+use std::sync::Arc;
+
+use image::GrayImage;
+use model::Bundle;
+use model::layout::PageLayout;
+use model::scoring::{AnswerState, score_sheet};
+
+use crate::align::{self, Alignment};
+use crate::decode::{self, Limits};
+use crate::directory::{BundleDirectory, PageFrame, SheetDirectory, SheetInfo};
+use crate::geometry::Homography;
+use crate::identify::{self, TextIdReader};
+use crate::marks::{self, MarkReading};
+use crate::report::{AnswerReport, PageReport, ReviewReason};
+
+/// Grades scans against a directory of printed sheets.
+pub struct Grader {
+    directory: Box<dyn SheetDirectory>,
+    frames: Vec<PageFrame>,
+    ocr: Option<Box<dyn TextIdReader>>,
+    limits: Limits,
+}
+
+/// What was seen on one page, kept for drawing the annotated image.
+#[derive(Debug, Clone)]
+pub struct PageScan {
+    /// The page at working resolution.
+    pub image: GrayImage,
+    /// Layout points → pixels of `image`, when the page could be aligned.
+    pub homography: Option<Homography>,
+    /// The identified sheet, if any.
+    pub sheet: Option<SheetInfo>,
+    /// Marks as read: on an identified sheet, or on one whose layout is known without its
+    /// identity (see [`SheetDirectory::shared_layout`]).
+    pub reading: Option<MarkReading>,
+    /// The layout the marks were read with.
+    pub layout: Option<Arc<PageLayout>>,
+}
+
+/// One graded page: its report, and what is needed to annotate it.
+#[derive(Debug, Clone)]
+pub struct GradedPage {
+    /// The `--json` outcome.
+    pub report: PageReport,
+    /// The page as seen; `None` when it could not be decoded.
+    pub scan: Option<PageScan>,
+}
+
+impl Grader {
+    /// A grader for the sheets of one rendered bundle (`bundle.json`).
+    pub fn new(bundle: Bundle) -> Self {
+        Self::with_directory(Box::new(BundleDirectory::new(bundle)))
+    }
+
+    /// A grader that looks sheets up in `directory` (a database, or several bundles).
+    pub fn with_directory(directory: Box<dyn SheetDirectory>) -> Self {
+        let mut frames = directory.frames();
+        if frames.is_empty() {
+            frames = crate::directory::standard_frames();
+        }
+        Self {
+            directory,
+            frames,
+            ocr: None,
+            limits: Limits::default(),
+        }
+    }
+
+    /// Adds an OCR reader of the printed text id, the last resort when no QR decoder reads the
+    /// code.
+    pub fn with_ocr(mut self, ocr: Box<dyn TextIdReader>) -> Self {
+        self.ocr = Some(ocr);
+        self
+    }
+
+    /// Replaces the input limits (file size, image dimensions, pages).
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Grades every page of an image or PDF held in memory. One report per page; a file that
+    /// cannot be decoded at all yields one report with `error` set.
+    pub fn grade_bytes(&self, file_name: &str, bytes: &[u8]) -> Vec<PageReport> {
+        self.grade_bytes_scanned(file_name, bytes)
+            .into_iter()
+            .map(|p| p.report)
+            .collect()
+    }
+
+    /// Grades a file on disk (see [`Grader::grade_bytes`]).
+    pub fn grade_file(&self, path: &Path) -> Vec<PageReport> {
+        self.grade_file_scanned(path)
+            .into_iter()
+            .map(|p| p.report)
+            .collect()
+    }
+
+    /// Like [`Grader::grade_file`], keeping each page's scan for annotation.
+    pub fn grade_file_scanned(&self, path: &Path) -> Vec<GradedPage> {
+        let name = path.display().to_string();
+        match decode::read_file_limited(path, &self.limits) {
+            Ok(bytes) => self.grade_bytes_scanned(&name, &bytes),
+            Err(e) => vec![failed(&name, 1, e.to_string())],
+        }
+    }
+
+    /// Like [`Grader::grade_bytes`], keeping each page's scan for annotation.
+    pub fn grade_bytes_scanned(&self, file_name: &str, bytes: &[u8]) -> Vec<GradedPage> {
+        let pages = match guarded(|| decode::decode(file_name, bytes, &self.limits)) {
+            Ok(Ok(pages)) => pages,
+            Ok(Err(e)) => return vec![failed(file_name, 1, e.to_string())],
+            Err(()) => return vec![failed(file_name, 1, "decoder crashed".into())],
+        };
+        pages
+            .into_iter()
+            .map(|p| match p.image {
+                Ok(image) => self.grade_image(file_name, p.page, image),
+                Err(e) => failed(file_name, p.page, e.to_string()),
+            })
+            .collect()
+    }
+
+    /// Grades one decoded page (grayscale, any resolution from ~100 dpi up).
+    pub fn grade_image(&self, file_name: &str, page: u32, image: GrayImage) -> GradedPage {
+        match guarded(|| self.grade_page(file_name, page, &image)) {
+            Ok(graded) => graded,
+            Err(()) => {
+                let mut g = failed(file_name, page, "internal error while grading".into());
+                g.scan = Some(PageScan {
+                    image,
+                    homography: None,
+                    sheet: None,
+                    reading: None,
+                    layout: None,
+                });
+                g
+            }
+        }
+    }
+
+    fn grade_page(&self, file_name: &str, page: u32, image: &GrayImage) -> GradedPage {
+        let mut report = empty_report(file_name, page);
+        let mut scan = PageScan {
+            image: image.clone(),
+            homography: None,
+            sheet: None,
+            reading: None,
+            layout: None,
+        };
+        let alignment: Alignment = match align::align(image, &self.frames) {
+            Ok(a) => a,
+            Err(e) => {
+                report.error = Some(e.to_string());
+                return GradedPage {
+                    report,
+                    scan: Some(scan),
+                };
+            }
+        };
+        report.review.extend(alignment.doubts.iter().cloned());
+        scan.homography = Some(alignment.homography);
+        let identity = identify::identify(
+            image,
+            &alignment,
+            &self.frames,
+            self.directory.as_ref(),
+            self.ocr.as_deref(),
+        );
+        let identity = match identity {
+            Ok(id) => id,
+            Err(why) => {
+                report.review.push(ReviewReason::Unidentified(why));
+                // Capture the marks all the same when every page of this frame has the same
+                // bubbles: resolving the identity then needs no second scan. Never scored.
+                let layout = self
+                    .frames
+                    .get(alignment.frame)
+                    .and_then(|f| self.directory.shared_layout(f));
+                if let Some(layout) = layout {
+                    let reading = marks::read_marks(image, &alignment.homography, &layout);
+                    note_reading(&mut report, &reading);
+                    scan.reading = Some(reading);
+                    scan.layout = Some(layout);
+                }
+                return GradedPage {
+                    report,
+                    scan: Some(scan),
+                };
+            }
+        };
+        let sheet = identity.sheet.clone();
+        report.sheet_code = Some(sheet.code.printed());
+        report.student_id = sheet.student_id.clone();
+        report.version = Some(sheet.version.clone());
+        report.identified_by = Some(identity.by);
+        let Some(h) = align::homography_for(&identity.marks, &sheet.layout.corner_marks) else {
+            report.error = Some("cannot align: corner marks are degenerate".into());
+            return GradedPage {
+                report,
+                scan: Some(scan),
+            };
+        };
+        scan.homography = Some(h);
+        let reading = marks::read_marks(image, &h, &sheet.layout);
+        note_reading(&mut report, &reading);
+        let read = reading.answers();
+        match score_sheet(&sheet.exam, &sheet.version, &read) {
+            Ok(score) => {
+                report.score = Some(score.score);
+                report.max_score = Some(score.max_score);
+            }
+            Err(e) => report.review.push(ReviewReason::CannotScore(e.to_string())),
+        }
+        scan.layout = Some(Arc::clone(&sheet.layout));
+        scan.sheet = Some(sheet);
+        scan.reading = Some(reading);
+        GradedPage {
+            report,
+            scan: Some(scan),
+        }
+    }
+}
+
+/// Puts the marks read into the report, every uncertain one among the review reasons, and the
+/// student number of an anonymous sheet.
+fn note_reading(report: &mut PageReport, reading: &MarkReading) {
+    report.answers = reading
+        .questions
+        .iter()
+        .map(|q| AnswerReport {
+            question: q.question,
+            marked: q.marked_labels.clone(),
+            state: q.state,
+        })
+        .collect();
+    let uncertain: Vec<u32> = reading
+        .questions
+        .iter()
+        .filter(|q| q.state == AnswerState::Uncertain)
+        .map(|q| q.question)
+        .collect();
+    if !uncertain.is_empty() {
+        report.review.push(ReviewReason::UncertainMarks(uncertain));
+    }
+    report.review.extend(reading.doubts.iter().cloned());
+    // An anonymous sheet names its student only through the grid.
+    if let Some(number) = &reading.student_number {
+        match &number.value {
+            Some(n) => {
+                if report.student_id.is_none() {
+                    report.student_id = Some(n.clone());
+                }
+            }
+            None if number.digits.iter().all(|d| d.state == AnswerState::Blank) => {
+                report.review.push(ReviewReason::StudentNumberBlank);
+            }
+            None => {
+                report
+                    .review
+                    .push(ReviewReason::StudentNumberUnclear(number.unclear_digits()));
+            }
+        }
+    }
+}
+
+/// Runs `f`, turning a panic (a decoder bug on hostile input) into `Err`.
+pub(crate) fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, ()> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|_| ())
+}
+
+fn empty_report(file: &str, page: u32) -> PageReport {
+    PageReport {
+        file: file.to_string(),
+        page,
+        sheet_code: None,
+        student_id: None,
+        version: None,
+        identified_by: None,
+        answers: Vec::new(),
+        score: None,
+        max_score: None,
+        review: Vec::new(),
+        error: None,
+    }
+}
+
+fn failed(file: &str, page: u32, error: String) -> GradedPage {
+    let mut report = empty_report(file, page);
+    report.error = Some(error);
+    GradedPage { report, scan: None }
+}

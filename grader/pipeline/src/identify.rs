@@ -1,0 +1,325 @@
+//! Identification: the sheet code, from the QR code in its expected place first, then from
+//! fallbacks in order of cost, then from OCR of the printed text id. A code that fails its check
+//! symbol, or that the directory does not know, is never an identity.
+//!
+//! Decoders only ever see a small upright crop resampled through the homography (never a whole
+//! page: rqrr once took 71 s on one), and every call is guarded against panics.
+
+use image::GrayImage;
+use model::SheetCode;
+use model::layout::Rect;
+
+use crate::align::{Alignment, homography_for};
+use crate::directory::{PageFrame, SheetDirectory, SheetInfo};
+use crate::geometry::Homography;
+use crate::grade::guarded;
+use crate::report::{IdentifiedBy, Unidentified};
+
+/// Reads the printed sheet code from a crop of the page (an OCR engine, e.g. Cloud Vision).
+pub trait TextIdReader: Send + Sync {
+    /// The text found in `crop` (an upright crop around the printed code), if any.
+    fn read_text(&self, crop: &GrayImage) -> Option<String>;
+}
+
+/// A sheet that was identified, and how.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// The sheet, from the directory.
+    pub sheet: SheetInfo,
+    /// The step that read its code.
+    pub by: IdentifiedBy,
+    /// Corner-mark centres in layout order, as confirmed by the code's position (they differ
+    /// from the alignment's when the hollow mark was misjudged and a rotated search found the
+    /// code).
+    pub marks: [(f32, f32); 4],
+}
+
+/// Pixels per QR module in the crops handed to decoders.
+const MODULE_PX: f32 = 6.0;
+
+/// Identifies the page aligned by `alignment`. The error says why it could not.
+pub fn identify(
+    image: &GrayImage,
+    alignment: &Alignment,
+    frames: &[PageFrame],
+    directory: &dyn SheetDirectory,
+    ocr: Option<&dyn TextIdReader>,
+) -> Result<Identity, Unidentified> {
+    let Some(frame) = frames.get(alignment.frame) else {
+        return Err(Unidentified::NoPageFrame);
+    };
+    let h = alignment.homography;
+    let found = |sheet: SheetInfo, by| {
+        Ok(Identity {
+            sheet,
+            by,
+            marks: alignment.marks,
+        })
+    };
+    let mut rejected: Option<String> = None;
+    let mut check = |payload: Option<String>| -> Option<SheetInfo> {
+        let payload = payload?;
+        match accept(&payload, directory) {
+            Some(sheet) => Some(sheet),
+            None => {
+                rejected = Some(payload);
+                None
+            }
+        }
+    };
+
+    // 1–2. The expected region, upright, at a comfortable module size.
+    let crop = qr_crop(image, &h, frame, MODULE_PX, 1.0);
+    // rxing first: on crops it reads more codes than rqrr and in a fraction of the time.
+    if let Some(s) = check(rxing_decode(&crop)) {
+        return found(s, IdentifiedBy::QrRxing);
+    }
+    if let Some(s) = check(rqrr_decode(&crop)) {
+        return found(s, IdentifiedBy::QrRqrr);
+    }
+    // 3. Variants: a global (Otsu) binarisation, other scales, upside down.
+    let fine = qr_crop(image, &h, frame, 9.0, 1.0);
+    let variants = [
+        binarise(&crop),
+        // A pen stroke across the code: closing (max then min) removes dark lines thinner
+        // than the window while modules, wider, survive.
+        close(&crop, 2),
+        close(&fine, 3),
+        qr_crop(image, &h, frame, 4.0, 1.0),
+        fine,
+        image::imageops::rotate180(&crop),
+    ];
+    for v in &variants {
+        if let Some(s) = check(rqrr_decode(v)).or_else(|| check(rxing_decode(v))) {
+            return found(s, IdentifiedBy::QrVariant);
+        }
+    }
+    // 4. Wider search: a larger crop (alignment a little off), then the code's place under the
+    // other three rotations (the hollow mark misjudged).
+    let wide = qr_crop(image, &h, frame, MODULE_PX, 1.8);
+    if let Some(s) = check(rxing_decode(&wide)).or_else(|| check(rqrr_decode(&wide))) {
+        return found(s, IdentifiedBy::QrSearch);
+    }
+    for turn in 1..4 {
+        let marks: [(f32, f32); 4] = std::array::from_fn(|j| alignment.marks[(j + turn) % 4]);
+        let Some(hr) = homography_for(&marks, &frame.corner_marks) else {
+            continue;
+        };
+        let c = qr_crop(image, &hr, frame, MODULE_PX, 1.0);
+        if let Some(s) = check(rxing_decode(&c)).or_else(|| check(rqrr_decode(&c))) {
+            return Ok(Identity {
+                sheet: s,
+                by: IdentifiedBy::QrSearch,
+                marks,
+            });
+        }
+    }
+    // 5. OCR of the printed code, validated by its check symbol.
+    if let Some(reader) = ocr {
+        let crop = text_crop(image, &h, &frame.text_id);
+        let text = guarded(|| reader.read_text(&crop)).ok().flatten();
+        if let Some(s) = text.as_deref().and_then(|t| ocr_candidates(t, directory)) {
+            return found(s, IdentifiedBy::Ocr);
+        }
+    }
+    Err(match rejected {
+        Some(p) => Unidentified::UnknownCode(p),
+        None => Unidentified::QrUnreadable,
+    })
+}
+
+/// Accepts a decoded payload only if it parses (check symbol) and names a printed sheet.
+pub fn accept(payload: &str, directory: &dyn SheetDirectory) -> Option<SheetInfo> {
+    let code = SheetCode::parse(payload.trim()).ok()?;
+    directory.lookup(&code)
+}
+
+/// OCR output may carry other text: try the whole, then every line, then every run of
+/// code-like characters.
+fn ocr_candidates(text: &str, directory: &dyn SheetDirectory) -> Option<SheetInfo> {
+    if let Some(s) = accept(text, directory) {
+        return Some(s);
+    }
+    for line in text.lines() {
+        if let Some(s) = accept(line, directory) {
+            return Some(s);
+        }
+    }
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .find_map(|w| accept(w, directory))
+}
+
+/// An upright crop of the QR region (plus `grow`× its size, centred, quiet zone included) at
+/// `module_px` pixels per module.
+pub fn qr_crop(
+    image: &GrayImage,
+    h: &Homography,
+    frame: &PageFrame,
+    module_px: f32,
+    grow: f32,
+) -> GrayImage {
+    let module = frame.qr.size / model::layout::QR_MODULES as f32;
+    let quiet = model::layout::QR_QUIET_MODULES as f32 * module;
+    let side = (frame.qr.size + 2.0 * quiet) * grow;
+    let cx = frame.qr.x + frame.qr.size / 2.0;
+    let cy = frame.qr.y + frame.qr.size / 2.0;
+    let rect = Rect {
+        x: cx - side / 2.0,
+        y: cy - side / 2.0,
+        width: side,
+        height: side,
+    };
+    sample_rect(image, h, &rect, module_px / module)
+}
+
+/// An upright crop of the printed text id at 4 pixels per point (~290 dpi), with a margin.
+pub fn text_crop(image: &GrayImage, h: &Homography, text_id: &Rect) -> GrayImage {
+    let m = 4.0;
+    let rect = Rect {
+        x: text_id.x - m,
+        y: text_id.y - m,
+        width: text_id.width + 2.0 * m,
+        height: text_id.height + 2.0 * m,
+    };
+    sample_rect(image, h, &rect, 4.0)
+}
+
+/// Resamples the layout rectangle `rect` at `px_per_pt` through `h` (bilinear); outside the
+/// image reads as white.
+pub fn sample_rect(image: &GrayImage, h: &Homography, rect: &Rect, px_per_pt: f32) -> GrayImage {
+    let w = ((rect.width * px_per_pt).round() as u32).clamp(1, 2048);
+    let ht = ((rect.height * px_per_pt).round() as u32).clamp(1, 2048);
+    let mut out = GrayImage::new(w, ht);
+    for v in 0..ht {
+        let ly = rect.y + (v as f32 + 0.5) / px_per_pt;
+        for u in 0..w {
+            let lx = rect.x + (u as f32 + 0.5) / px_per_pt;
+            let (x, y) = h.apply_f32(lx, ly);
+            out.put_pixel(u, v, image::Luma([bilinear(image, x - 0.5, y - 0.5)]));
+        }
+    }
+    out
+}
+
+/// Bilinear sample at pixel-centre coordinates; white outside.
+pub fn bilinear(image: &GrayImage, x: f32, y: f32) -> u8 {
+    let (w, h) = (image.width() as i64, image.height() as i64);
+    if !(x >= 0.0 && y >= 0.0) {
+        return 255;
+    }
+    let (x0, y0) = (x.floor() as i64, y.floor() as i64);
+    if x0 + 1 >= w || y0 + 1 >= h {
+        return 255;
+    }
+    let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+    let raw = image.as_raw();
+    let at = |xx: i64, yy: i64| f32::from(raw[(yy * w + xx) as usize]);
+    let top = at(x0, y0) * (1.0 - fx) + at(x0 + 1, y0) * fx;
+    let bottom = at(x0, y0 + 1) * (1.0 - fx) + at(x0 + 1, y0 + 1) * fx;
+    // Values stay within 0..=255; adding 0.5 and truncating rounds without a libm call.
+    (top * (1.0 - fy) + bottom * fy + 0.5).clamp(0.0, 255.0) as u8
+}
+
+/// Grayscale closing with a square window of radius `r`: dark features narrower than 2r+1
+/// pixels turn to the surrounding light.
+pub fn close(image: &GrayImage, r: u32) -> GrayImage {
+    let dilated = filter(image, r, u8::max);
+    filter(&dilated, r, u8::min)
+}
+
+/// Separable square min/max filter.
+fn filter(image: &GrayImage, r: u32, pick: fn(u8, u8) -> u8) -> GrayImage {
+    let (w, h) = image.dimensions();
+    let mut tmp = image.clone();
+    for y in 0..h {
+        for x in 0..w {
+            let (a, b) = (x.saturating_sub(r), (x + r).min(w - 1));
+            let v = (a..=b)
+                .map(|xx| image.get_pixel(xx, y).0[0])
+                .reduce(pick)
+                .unwrap_or(255);
+            tmp.put_pixel(x, y, image::Luma([v]));
+        }
+    }
+    let mut out = tmp.clone();
+    for y in 0..h {
+        let (a, b) = (y.saturating_sub(r), (y + r).min(h - 1));
+        for x in 0..w {
+            let v = (a..=b)
+                .map(|yy| tmp.get_pixel(x, yy).0[0])
+                .reduce(pick)
+                .unwrap_or(255);
+            out.put_pixel(x, y, image::Luma([v]));
+        }
+    }
+    out
+}
+
+/// Otsu's global threshold, applied.
+pub fn binarise(image: &GrayImage) -> GrayImage {
+    let mut hist = [0u64; 256];
+    for &v in image.as_raw() {
+        hist[v as usize] += 1;
+    }
+    let total: u64 = hist.iter().sum();
+    let sum_all: f64 = hist
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| i as f64 * c as f64)
+        .sum();
+    let (mut wb, mut sb, mut best, mut t) = (0u64, 0.0f64, 0.0f64, 128u8);
+    for (i, &c) in hist.iter().enumerate() {
+        wb += c;
+        if wb == 0 || wb == total {
+            continue;
+        }
+        sb += i as f64 * c as f64;
+        let wf = total - wb;
+        let mb = sb / wb as f64;
+        let mf = (sum_all - sb) / wf as f64;
+        let between = wb as f64 * wf as f64 * (mb - mf).powi(2);
+        if between > best {
+            best = between;
+            t = i as u8;
+        }
+    }
+    let mut out = image.clone();
+    for v in out.iter_mut() {
+        *v = if *v > t { 255 } else { 0 };
+    }
+    out
+}
+
+/// rqrr on a crop; `None` on failure or panic.
+pub fn rqrr_decode(crop: &GrayImage) -> Option<String> {
+    guarded(|| {
+        let mut prepared = rqrr::PreparedImage::prepare_from_greyscale(
+            crop.width() as usize,
+            crop.height() as usize,
+            |x, y| crop.get_pixel(x as u32, y as u32).0[0],
+        );
+        prepared
+            .detect_grids()
+            .into_iter()
+            .take(4)
+            .find_map(|g| g.decode().ok().map(|(_, text)| text))
+    })
+    .ok()
+    .flatten()
+}
+
+/// rxing (ZXing) on a crop; `None` on failure or panic.
+pub fn rxing_decode(crop: &GrayImage) -> Option<String> {
+    guarded(|| {
+        rxing::helpers::detect_in_luma(
+            crop.as_raw().clone(),
+            crop.width(),
+            crop.height(),
+            Some(rxing::BarcodeFormat::QR_CODE),
+        )
+        .ok()
+        .map(|r| r.getText().to_string())
+    })
+    .ok()
+    .flatten()
+}

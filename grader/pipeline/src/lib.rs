@@ -1,0 +1,22 @@
+//! The grader: scans in, typed outcomes out.
+//!
+//! Stages (each a plain function over plain data, one module each): [`decode`] → [`align`] →
+//! [`identify`] → [`marks`] → score (`model::scoring`) → [`annotate`]. [`grade`] strings them
+//! together for one file; [`Grader`] is the entry point.
+
+pub mod align;
+pub mod annotate;
+pub mod decode;
+pub mod directory;
+pub mod geometry;
+pub mod grade;
+pub mod identify;
+pub mod marks;
+pub mod report;
+
+pub use annotate::annotate;
+pub use decode::Limits;
+pub use directory::{BundleDirectory, PageFrame, SheetDirectory, SheetInfo};
+pub use grade::{GradedPage, Grader, PageScan};
+pub use identify::TextIdReader;
+pub use report::{AnswerReport, IdentifiedBy, PageReport};

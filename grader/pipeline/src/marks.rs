@@ -1,0 +1,488 @@
+//! Mark reading: a fill measure per bubble, thresholds adapted to the sheet, and a state per
+//! question. An ambiguous question is `uncertain`, never guessed.
+//!
+//! Fill of a bubble = mean darkness inside 0.7 of its radius (the printed outline stays
+//! outside), where darkness runs from 0 at the paper around the bubble to 1 at the printed black
+//! of the corner marks. The sheet's own empty-bubble level (the faint printed letter makes an
+//! empty bubble some 15–23% dark over its whole disc) and filled level set the thresholds.
+
+use image::GrayImage;
+use model::layout::PageLayout;
+use model::outcome::ReviewReason;
+use model::scoring::{AnswerState, ReadAnswer};
+
+use crate::geometry::Homography;
+
+/// One question as read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuestionReading {
+    /// Question number, from 1.
+    pub question: u32,
+    /// Indices of the bubbles read as marked (for `uncertain`: the likeliest ones).
+    pub marked: Vec<u8>,
+    /// Their printed labels.
+    pub marked_labels: Vec<String>,
+    /// The question's state.
+    pub state: AnswerState,
+    /// Fill measure of every bubble, in choice order (0 = empty paper, 1 = solid ink).
+    pub fills: Vec<f32>,
+}
+
+/// Every question of a page as read.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MarkReading {
+    /// Questions in layout order.
+    pub questions: Vec<QuestionReading>,
+    /// Fill level of an empty bubble on this sheet.
+    pub empty_level: f32,
+    /// Fill level of a marked bubble on this sheet.
+    pub filled_level: f32,
+    /// At or above: marked.
+    pub marked_threshold: f32,
+    /// Below: empty. In between: uncertain.
+    pub empty_threshold: f32,
+    /// Share of bubbles whose printed outline is found where the homography puts it: near 1
+    /// when the page is aligned; low values mean the geometry is wrong and nothing read here can
+    /// be trusted.
+    pub grid_fit: f32,
+    /// The student-number grid of an anonymous sheet, when the page has one.
+    pub student_number: Option<StudentNumberReading>,
+    /// Sheet-level reasons for review.
+    pub doubts: Vec<ReviewReason>,
+}
+
+impl MarkReading {
+    /// The answers as scoring and the store take them (choice indices and states).
+    pub fn answers(&self) -> Vec<ReadAnswer> {
+        self.questions
+            .iter()
+            .map(|q| ReadAnswer {
+                question: q.question,
+                marked: q.marked.clone(),
+                state: q.state,
+            })
+            .collect()
+    }
+}
+
+/// The student-number grid as read: one column of ten bubbles per digit, each read like a
+/// question whose choices are 0–9.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StudentNumberReading {
+    /// The number, when every column holds exactly one clear mark; `None` otherwise.
+    pub value: Option<String>,
+    /// Each column, leftmost digit first (`question` is the digit's position, from 1).
+    pub digits: Vec<QuestionReading>,
+}
+
+impl StudentNumberReading {
+    /// Positions (from 1) of the digits that are blank, doubly marked or uncertain.
+    pub fn unclear_digits(&self) -> Vec<u32> {
+        self.digits
+            .iter()
+            .filter(|d| d.state != AnswerState::Answered)
+            .map(|d| d.question)
+            .collect()
+    }
+}
+
+/// Below this [`MarkReading::grid_fit`], every question is made uncertain.
+pub const MIN_GRID_FIT: f32 = 0.6;
+
+/// A bubble at least this much darker than the sheet's empty level is marked. Measured on the
+/// simulator's pens and pencils (darkness added over the empty level): the weakest real marks
+/// (a pencil cross, light pencil, a tick) add 0.11–0.16, erasure residue at most 0.10, an
+/// untouched bubble under noise at most 0.08; pen fills add ~0.6.
+const MARKED_GAP: f32 = 0.135;
+/// A bubble less than this much darker than the empty level is empty; in between, uncertain.
+const EMPTY_GAP: f32 = 0.10;
+/// Noise widens the uncertain band: the empty threshold is at least this many robust standard
+/// deviations of the empty bubbles above their level.
+const EMPTY_SIGMAS: f32 = 5.0;
+/// A second mark in a question is only trusted as a second answer when it adds at least this
+/// much darkness over the empty level, or at least [`FAINT_SECOND_RATIO`] of the darker mark's:
+/// an erasure gone over three times beside a pencil answer adds 0.19 (against the answer's
+/// 0.45), as much as a light tick. Fainter second marks make the question `uncertain`.
+const ERASURE_REACH: f32 = 0.22;
+/// See [`ERASURE_REACH`]: two marks in one ink (two fills, two ticks) stay above 0.6.
+const FAINT_SECOND_RATIO: f32 = 0.5;
+/// Filled level assumed when a sheet has too few clear marks to measure its own.
+const DEFAULT_FILLED: f32 = 0.85;
+
+/// Reads every bubble of `layout` from `image` through `h` (layout points → pixels).
+pub fn read_marks(image: &GrayImage, h: &Homography, layout: &PageLayout) -> MarkReading {
+    let ink = ink_level(image, h, layout);
+    let fills: Vec<f32> = layout
+        .bubbles
+        .iter()
+        .map(|b| bubble_fill(image, h, b.x, b.y, b.r, ink))
+        .collect();
+    // Group bubbles by question, keeping layout order.
+    let mut groups: Vec<(u32, Vec<usize>)> = Vec::new();
+    for (i, b) in layout.bubbles.iter().enumerate() {
+        match groups.last_mut() {
+            Some((q, idx)) if *q == b.question => idx.push(i),
+            _ => groups.push((b.question, vec![i])),
+        }
+    }
+    let mut sorted = fills.clone();
+    sorted.sort_by(f32::total_cmp);
+    let empty = percentile(&sorted, 0.3);
+    // Filled level: the typical top fill of the questions that are clearly marked.
+    let mut tops: Vec<f32> = groups
+        .iter()
+        .map(|(_, idx)| idx.iter().map(|&i| fills[i]).fold(0.0, f32::max))
+        .filter(|&t| t > empty + 0.35)
+        .collect();
+    tops.sort_by(f32::total_cmp);
+    let filled = if tops.len() >= 3 {
+        percentile(&tops, 0.5).max(empty + 0.3)
+    } else {
+        DEFAULT_FILLED.max(empty + 0.3)
+    };
+    // Robust spread of the empty bubbles (those below the 60th percentile).
+    let lower = &sorted[..(sorted.len() * 6 / 10).max(1).min(sorted.len())];
+    let mut dev: Vec<f32> = lower.iter().map(|f| (f - empty).abs()).collect();
+    dev.sort_by(f32::total_cmp);
+    let sigma = 1.4826 * percentile(&dev, 0.5);
+    let empty_threshold = empty + EMPTY_GAP.max(EMPTY_SIGMAS * sigma);
+    let marked_threshold = (empty + MARKED_GAP).max(empty_threshold + 0.03);
+    let mut doubts = Vec::new();
+    if empty > 0.4 {
+        doubts.push(ReviewReason::PageTooDark { empty_level: empty });
+    }
+    let grid_fit = grid_fit(image, h, layout, ink);
+    let misaligned = grid_fit < MIN_GRID_FIT;
+    if misaligned {
+        doubts.push(ReviewReason::AlignmentUnverified {
+            outlines_found: grid_fit,
+        });
+    }
+    let levels = Levels {
+        empty_level: empty,
+        marked_threshold,
+        empty_threshold,
+    };
+    let student_number = read_student_number(image, h, layout, ink, levels, misaligned);
+    let questions = groups
+        .iter()
+        .map(|(q, idx)| {
+            let f: Vec<f32> = idx.iter().map(|&i| fills[i]).collect();
+            let labels: Vec<&str> = idx
+                .iter()
+                .map(|&i| layout.bubbles[i].choice.as_str())
+                .collect();
+            let mut r = classify(*q, &f, &labels, empty, marked_threshold, empty_threshold);
+            if misaligned {
+                r.state = AnswerState::Uncertain;
+            }
+            r
+        })
+        .collect();
+    MarkReading {
+        questions,
+        empty_level: empty,
+        filled_level: filled,
+        marked_threshold,
+        empty_threshold,
+        grid_fit,
+        student_number,
+        doubts,
+    }
+}
+
+/// A sheet's levels, as [`classify`] takes them.
+#[derive(Debug, Clone, Copy)]
+struct Levels {
+    empty_level: f32,
+    marked_threshold: f32,
+    empty_threshold: f32,
+}
+
+/// Reads the student-number grid with the thresholds of the sheet's answer bubbles (the grid's
+/// bubbles are printed the same way). A number is only given when every digit is clear.
+fn read_student_number(
+    image: &GrayImage,
+    h: &Homography,
+    layout: &PageLayout,
+    ink: f32,
+    levels: Levels,
+    misaligned: bool,
+) -> Option<StudentNumberReading> {
+    const LABELS: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+    if layout.student_number_bubbles.is_empty() {
+        return None;
+    }
+    let columns = layout
+        .student_number_bubbles
+        .iter()
+        .map(|b| b.digit)
+        .max()
+        .unwrap_or(0);
+    let digits: Vec<QuestionReading> = (1..=columns)
+        .map(|digit| {
+            let mut fills = [0.0f32; 10];
+            for b in layout
+                .student_number_bubbles
+                .iter()
+                .filter(|b| b.digit == digit)
+            {
+                if let Some(f) = fills.get_mut(b.value as usize) {
+                    *f = bubble_fill(image, h, b.x, b.y, b.r, ink);
+                }
+            }
+            let mut r = classify(
+                digit,
+                &fills,
+                &LABELS,
+                levels.empty_level,
+                levels.marked_threshold,
+                levels.empty_threshold,
+            );
+            if misaligned {
+                r.state = AnswerState::Uncertain;
+            }
+            r
+        })
+        .collect();
+    let value = digits
+        .iter()
+        .all(|d| d.state == AnswerState::Answered)
+        .then(|| digits.iter().map(|d| d.marked_labels.concat()).collect());
+    Some(StudentNumberReading { value, digits })
+}
+
+/// Share of bubbles whose outline is darker than the paper just outside it, sampled through
+/// `h` (a misaligned page puts the samples off the printed rings).
+fn grid_fit(image: &GrayImage, h: &Homography, layout: &PageLayout, ink: f32) -> f32 {
+    if layout.bubbles.is_empty() {
+        return 1.0;
+    }
+    const ANGLES: usize = 12;
+    let ring_mean = |x: f32, y: f32, r: f32| {
+        let mut acc = 0.0f32;
+        for k in 0..ANGLES {
+            let a = k as f32 * std::f32::consts::TAU / ANGLES as f32;
+            let (px, py) = h.apply_f32(x + r * a.cos(), y + r * a.sin());
+            acc += f32::from(crate::identify::bilinear(image, px - 0.5, py - 0.5));
+        }
+        acc / ANGLES as f32
+    };
+    let mut ok = 0usize;
+    for b in &layout.bubbles {
+        let outside = ring_mean(b.x, b.y, b.r + 2.2);
+        let ring = [b.r - 0.6, b.r, b.r + 0.6]
+            .into_iter()
+            .map(|r| ring_mean(b.x, b.y, r))
+            .fold(f32::MAX, f32::min);
+        let span = (outside - ink).max(20.0);
+        if (outside - ring) / span > 0.1 {
+            ok += 1;
+        }
+    }
+    ok as f32 / layout.bubbles.len() as f32
+}
+
+/// One question's state from its fills: every bubble must be clearly marked or clearly empty,
+/// and several marks must be alike, otherwise the question is uncertain.
+pub fn classify(
+    question: u32,
+    fills: &[f32],
+    labels: &[&str],
+    empty_level: f32,
+    marked_threshold: f32,
+    empty_threshold: f32,
+) -> QuestionReading {
+    let marked: Vec<u8> = (0..fills.len())
+        .filter(|&i| fills[i] >= marked_threshold)
+        .map(|i| i as u8)
+        .collect();
+    let ambiguous = fills
+        .iter()
+        .any(|&f| f >= empty_threshold && f < marked_threshold);
+    // A mark far fainter than the other one beside it, and no darker than an erasure can stay,
+    // is as likely an erasure gone over several times as a second answer: a person decides.
+    let above = |i: &u8| fills[usize::from(*i)] - empty_level;
+    let strongest = marked.iter().map(above).fold(0.0f32, f32::max);
+    let faint_second = marked.len() >= 2
+        && marked
+            .iter()
+            .map(above)
+            .any(|f| f < ERASURE_REACH && f < FAINT_SECOND_RATIO * strongest);
+    let state = if ambiguous || faint_second {
+        AnswerState::Uncertain
+    } else {
+        match marked.len() {
+            0 => AnswerState::Blank,
+            1 => AnswerState::Answered,
+            _ => AnswerState::Multiple,
+        }
+    };
+    let marked = if state == AnswerState::Uncertain {
+        // Report the bubbles that look most like marks, for the reviewer.
+        (0..fills.len())
+            .filter(|&i| fills[i] >= empty_threshold)
+            .map(|i| i as u8)
+            .collect()
+    } else {
+        marked
+    };
+    QuestionReading {
+        question,
+        marked_labels: marked
+            .iter()
+            .map(|&i| labels.get(i as usize).copied().unwrap_or("?").to_string())
+            .collect(),
+        marked,
+        state,
+        fills: fills.to_vec(),
+    }
+}
+
+fn percentile(sorted: &[f32], p: f32) -> f32 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() - 1) as f32 * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// Gray level of printed black: the centres of the three solid corner marks.
+fn ink_level(image: &GrayImage, h: &Homography, layout: &PageLayout) -> f32 {
+    let mut levels: Vec<f32> = layout
+        .corner_marks
+        .iter()
+        .filter(|m| !m.hollow)
+        .map(|m| {
+            let (cx, cy) = m.center();
+            disc_mean(image, h, cx, cy, m.size * 0.3)
+        })
+        .collect();
+    levels.sort_by(f32::total_cmp);
+    levels.get(levels.len() / 2).copied().unwrap_or(30.0)
+}
+
+fn disc_mean(image: &GrayImage, h: &Homography, x: f32, y: f32, r: f32) -> f32 {
+    let (cx, cy) = h.apply_f32(x, y);
+    let rp = r * h.local_scale(f64::from(x), f64::from(y)) as f32;
+    let mut acc = 0.0;
+    let mut n = 0.0;
+    for_disc(image, cx, cy, rp, |v| {
+        acc += f32::from(v);
+        n += 1.0;
+    });
+    if n > 0.0 { acc / n } else { 255.0 }
+}
+
+/// Calls `f` with every pixel whose centre lies within `r` of (`cx`, `cy`).
+fn for_disc(image: &GrayImage, cx: f32, cy: f32, r: f32, mut f: impl FnMut(u8)) {
+    let (w, h) = (image.width() as i64, image.height() as i64);
+    let raw = image.as_raw();
+    let y0 = ((cy - r).floor() as i64).max(0);
+    let y1 = ((cy + r).ceil() as i64).min(h - 1);
+    for y in y0..=y1 {
+        let dy = y as f32 + 0.5 - cy;
+        let half = r * r - dy * dy;
+        if half < 0.0 {
+            continue;
+        }
+        let half = half.sqrt();
+        let x0 = ((cx - half - 0.5).ceil() as i64).max(0);
+        let x1 = ((cx + half - 0.5).floor() as i64).min(w - 1);
+        for x in x0..=x1 {
+            f(raw[(y * w + x) as usize]);
+        }
+    }
+}
+
+/// The fill of one bubble: mean darkness inside 0.7 r, darkness from the local paper level
+/// (bright percentile of a box around the bubble) to `ink`.
+fn bubble_fill(image: &GrayImage, h: &Homography, x: f32, y: f32, r: f32, ink: f32) -> f32 {
+    let (cx, cy) = h.apply_f32(x, y);
+    let s = h.local_scale(f64::from(x), f64::from(y)) as f32;
+    let rp = r * s;
+    let paper = local_paper(image, cx, cy, rp * 1.45);
+    let span = (paper - ink).max(20.0);
+    let mut acc = 0.0f32;
+    let mut n = 0.0f32;
+    for_disc(image, cx, cy, rp * 0.7, |v| {
+        acc += ((paper - f32::from(v)) / span).clamp(0.0, 1.0);
+        n += 1.0;
+    });
+    if n > 0.0 { acc / n } else { 0.0 }
+}
+
+/// The paper's gray level near a point: the 90th percentile of a square of half-side `half`.
+fn local_paper(image: &GrayImage, cx: f32, cy: f32, half: f32) -> f32 {
+    let (w, h) = (image.width() as i64, image.height() as i64);
+    let raw = image.as_raw();
+    let x0 = ((cx - half) as i64).clamp(0, w - 1);
+    let x1 = ((cx + half) as i64).clamp(0, w - 1);
+    let y0 = ((cy - half) as i64).clamp(0, h - 1);
+    let y1 = ((cy + half) as i64).clamp(0, h - 1);
+    let mut hist = [0u32; 256];
+    let mut n = 0u32;
+    for y in y0..=y1 {
+        for &v in &raw[(y * w + x0) as usize..=(y * w + x1) as usize] {
+            hist[v as usize] += 1;
+            n += 1;
+        }
+    }
+    let target = n - n / 10;
+    let mut acc = 0;
+    for (v, &c) in hist.iter().enumerate() {
+        acc += c;
+        if acc >= target {
+            return v as f32;
+        }
+    }
+    255.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bubble_between_thresholds_makes_the_question_uncertain() {
+        let labels = ["A", "B", "C", "D", "E"];
+        let q = classify(1, &[0.05, 0.9, 0.06, 0.05, 0.04], &labels, 0.05, 0.4, 0.2);
+        assert_eq!(
+            (q.state, q.marked_labels.clone()),
+            (AnswerState::Answered, vec!["B".into()])
+        );
+        let q = classify(1, &[0.05, 0.9, 0.3, 0.05, 0.04], &labels, 0.05, 0.4, 0.2);
+        assert_eq!(q.state, AnswerState::Uncertain);
+        let q = classify(1, &[0.05, 0.9, 0.8, 0.05, 0.04], &labels, 0.05, 0.4, 0.2);
+        assert_eq!(q.state, AnswerState::Multiple);
+        let q = classify(1, &[0.05, 0.1, 0.1, 0.05, 0.04], &labels, 0.05, 0.4, 0.2);
+        assert_eq!(q.state, AnswerState::Blank);
+    }
+
+    #[test]
+    fn a_second_mark_far_fainter_than_the_first_is_uncertain_not_multiple() {
+        let labels = ["A", "B", "C", "D", "E"];
+        // The ambiguous sample: a pencil answer (0.50) beside an erasure gone over three times
+        // (0.24), thresholds 0.15 / 0.18 on an empty level of 0.05.
+        let q = classify(
+            12,
+            &[0.05, 0.06, 0.50, 0.24, 0.05],
+            &labels,
+            0.05,
+            0.18,
+            0.15,
+        );
+        assert_eq!(q.state, AnswerState::Uncertain);
+        assert_eq!(q.marked_labels, ["C", "D"]);
+        // Two pencil fills of a normal spread stay `multiple`.
+        let q = classify(
+            1,
+            &[0.05, 0.36, 0.53, 0.05, 0.05],
+            &labels,
+            0.05,
+            0.18,
+            0.15,
+        );
+        assert_eq!(q.state, AnswerState::Multiple);
+    }
+}

@@ -1,0 +1,1330 @@
+//! [`Store`]: the repository. Each public method is one transaction, written once over [`Tx`]
+//! and run on whichever backend the store was opened with.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::RngExt;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use model::bundle::{Bundle, BundlePage};
+use model::exam::{Exam, Key};
+use model::layout::PageLayout;
+use model::outcome::IdentifiedBy;
+use model::roster::Student;
+use model::scoring::{AnswerState, ReadAnswer, Score, score_sheet};
+use model::sheet_code::SheetCode;
+
+use super::content_hash;
+use super::migrations;
+use super::repo::{
+    GroupRow, KeyRow, MarkRow, NewReview, PageRow, ReviewRow, ScanRow, ScoreRow, SheetRow, Tx,
+};
+use super::types::*;
+use model::results::{self, ExamResults, SheetScore};
+
+/// The database the command-line tools use when neither `--db` nor `DATABASE_URL` names one:
+/// an SQLite file in the working directory.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite:gabarito.sqlite";
+
+type R<T> = Result<T, StoreError>;
+
+/// The repository: Postgres or SQLite, one contract.
+///
+/// Cheap to clone (the connection pool is shared).
+#[derive(Debug, Clone)]
+pub struct Store {
+    backend: Backend,
+}
+
+#[derive(Debug, Clone)]
+enum Backend {
+    Postgres(PgPool),
+    Sqlite(SqlitePool),
+}
+
+/// Runs `$body` (a call consuming the transaction `$tx`) on the store's backend.
+macro_rules! with_tx {
+    ($self:ident, |$tx:ident| $body:expr) => {
+        match &$self.backend {
+            Backend::Postgres(pool) => {
+                let $tx = pool.begin().await?;
+                $body.await
+            }
+            Backend::Sqlite(pool) => {
+                let $tx = pool.begin().await?;
+                $body.await
+            }
+        }
+    };
+}
+
+impl Store {
+    /// Opens the database a URL names: `postgres://…` (or `postgresql://…`), `sqlite:PATH`, or a
+    /// bare file path (SQLite, created when missing). Does not migrate: call [`Store::migrate`].
+    pub async fn connect(url: &str) -> R<Self> {
+        let url = url.trim();
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let options =
+                PgConnectOptions::from_str(url).map_err(|_| StoreError::Url(redact(url)))?;
+            Self::connect_postgres(options).await
+        } else if url.starts_with("sqlite:") {
+            let options =
+                SqliteConnectOptions::from_str(url).map_err(|_| StoreError::Url(url.into()))?;
+            Self::connect_sqlite(options).await
+        } else if url.contains("://") || url.is_empty() {
+            Err(StoreError::Url(redact(url)))
+        } else {
+            Self::connect_sqlite(SqliteConnectOptions::new().filename(url)).await
+        }
+    }
+
+    /// Opens Postgres with explicit options (tests use them to pick a schema).
+    pub async fn connect_postgres(options: PgConnectOptions) -> R<Self> {
+        // One direct attempt first: a server that is down, or refuses these credentials, is
+        // reported at once with its reason; the pool would wait out its acquire timeout and
+        // then say only that it timed out.
+        let probe = <sqlx::PgConnection as sqlx::Connection>::connect_with(&options).await?;
+        sqlx::Connection::close(probe).await?;
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await?;
+        Ok(Self {
+            backend: Backend::Postgres(pool),
+        })
+    }
+
+    /// Opens (creating it when missing) an SQLite database.
+    pub async fn connect_sqlite(options: SqliteConnectOptions) -> R<Self> {
+        let options = options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(30));
+        // One connection: SQLite admits one writer at a time, and a deferred transaction that
+        // reads then writes can fail with SQLITE_BUSY when another connection wrote in between.
+        // Serialising in the pool makes every transaction succeed, at no cost for a CLI.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(300))
+            .connect_with(options)
+            .await?;
+        Ok(Self {
+            backend: Backend::Sqlite(pool),
+        })
+    }
+
+    /// Which backend this is: `"postgres"` or `"sqlite"`.
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Postgres(_) => "postgres",
+            Backend::Sqlite(_) => "sqlite",
+        }
+    }
+
+    /// Applies every migration not yet applied (idempotent; safe with several instances starting
+    /// at once on Postgres, which takes an advisory lock).
+    pub async fn migrate(&self) -> R<()> {
+        match &self.backend {
+            Backend::Postgres(pool) => migrations::postgres().run(pool).await?,
+            Backend::Sqlite(pool) => migrations::sqlite().run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        match &self.backend {
+            Backend::Postgres(pool) => pool.close().await,
+            Backend::Sqlite(pool) => pool.close().await,
+        }
+    }
+
+    /// Creates the tenant when it does not exist.
+    pub async fn ensure_tenant(&self, tenant: &TenantId, name: &str) -> R<()> {
+        with_tx!(self, |tx| ensure_tenant(tx, tenant, name))
+    }
+
+    /// Registers an exam (validated first) and returns its new id.
+    pub async fn register_exam(&self, tenant: &TenantId, exam: &Exam) -> R<String> {
+        exam.validate()?;
+        with_tx!(self, |tx| register_exam(tx, tenant, exam))
+    }
+
+    /// Registers an exam and every page of its rendered bundle (students included), in one
+    /// transaction, and returns the exam's new id (to write into `bundle.json`).
+    pub async fn register_bundle(&self, tenant: &TenantId, bundle: &Bundle) -> R<String> {
+        bundle.exam.validate()?;
+        with_tx!(self, |tx| register_bundle(tx, tenant, bundle))
+    }
+
+    /// Registers more pages of an already registered exam (another bundle for another class).
+    /// Pages already registered are left as they are.
+    pub async fn register_sheets(
+        &self,
+        tenant: &TenantId,
+        exam_id: &str,
+        layout_version: u32,
+        pages: &[BundlePage],
+    ) -> R<()> {
+        with_tx!(self, |tx| register_sheets(
+            tx,
+            tenant,
+            exam_id,
+            layout_version,
+            pages
+        ))
+    }
+
+    /// The exam with its current keys, if this tenant has it.
+    pub async fn exam(&self, tenant: &TenantId, exam_id: &str) -> R<Option<StoredExam>> {
+        with_tx!(self, |tx| load_exam(tx, tenant, exam_id))
+    }
+
+    /// Every exam of the tenant, oldest first.
+    pub async fn exams(&self, tenant: &TenantId) -> R<Vec<ExamSummary>> {
+        with_tx!(self, |tx| read(tx, |mut tx| async move {
+            let r = tx.exams(tenant.as_str()).await;
+            (tx, r)
+        }))
+    }
+
+    /// Replaces the exam's keys, weights, annulments or scoring rules, and re-scores every stored
+    /// answer sheet of the exam from its stored marks, in one transaction. Changes that would
+    /// invalidate printed sheets (versions, number of questions, choices, paper) are refused.
+    pub async fn update_exam(
+        &self,
+        tenant: &TenantId,
+        exam_id: &str,
+        exam: &Exam,
+    ) -> R<RescoreReport> {
+        exam.validate()?;
+        let new = exam.clone();
+        with_tx!(self, |tx| change_exam(tx, tenant, exam_id, move |_old| Ok(
+            new
+        )))
+    }
+
+    /// Annuls (or restores) question `question` (from 1) and re-scores the exam.
+    pub async fn annul_question(
+        &self,
+        tenant: &TenantId,
+        exam_id: &str,
+        question: u32,
+        annulled: bool,
+    ) -> R<RescoreReport> {
+        with_tx!(self, |tx| change_exam(
+            tx,
+            tenant,
+            exam_id,
+            move |mut exam| {
+                question_mut(&mut exam, question)?.annulled = annulled;
+                Ok(exam)
+            }
+        ))
+    }
+
+    /// Changes the key of question `question` (from 1) and re-scores the exam.
+    pub async fn set_key(
+        &self,
+        tenant: &TenantId,
+        exam_id: &str,
+        question: u32,
+        key: Key,
+    ) -> R<RescoreReport> {
+        with_tx!(self, |tx| change_exam(
+            tx,
+            tenant,
+            exam_id,
+            move |mut exam| {
+                question_mut(&mut exam, question)?.key = key;
+                Ok(exam)
+            }
+        ))
+    }
+
+    /// Changes the weight of question `question` (from 1) and re-scores the exam.
+    pub async fn set_weight(
+        &self,
+        tenant: &TenantId,
+        exam_id: &str,
+        question: u32,
+        weight: f64,
+    ) -> R<RescoreReport> {
+        with_tx!(self, |tx| change_exam(
+            tx,
+            tenant,
+            exam_id,
+            move |mut exam| {
+                question_mut(&mut exam, question)?.weight = weight;
+                Ok(exam)
+            }
+        ))
+    }
+
+    /// Re-scores every stored answer sheet of the exam from its stored marks.
+    pub async fn rescore_exam(&self, tenant: &TenantId, exam_id: &str) -> R<RescoreReport> {
+        with_tx!(self, |tx| change_exam(tx, tenant, exam_id, Ok))
+    }
+
+    /// The sheet a code names, for this tenant.
+    pub async fn sheet(&self, tenant: &TenantId, code: &SheetCode) -> R<Option<SheetRecord>> {
+        let code = code.printed();
+        let row = with_tx!(self, |tx| read(tx, |mut tx| async move {
+            let r = tx.sheet(tenant.as_str(), &code).await;
+            (tx, r)
+        }))?;
+        row.map(sheet_record).transpose()
+    }
+
+    /// Every registered page of an exam, in bundle order.
+    pub async fn sheets(&self, tenant: &TenantId, exam_id: &str) -> R<Vec<SheetRecord>> {
+        let rows = with_tx!(self, |tx| read(tx, |mut tx| async move {
+            let r = tx.sheets(tenant.as_str(), exam_id).await;
+            (tx, r)
+        }))?;
+        rows.into_iter().map(sheet_record).collect()
+    }
+
+    /// Records an uploaded file whose bytes are already in object storage. The same bytes
+    /// (same content hash) for the same tenant are the same scan: the existing record is
+    /// returned with `new == false`.
+    pub async fn receive_scan(&self, tenant: &TenantId, scan: &NewScan) -> R<ReceivedScan> {
+        with_tx!(self, |tx| receive_scan(tx, tenant, scan))
+    }
+
+    /// A scan by id.
+    pub async fn scan(&self, tenant: &TenantId, scan_id: i64) -> R<Option<ScanRecord>> {
+        let row = with_tx!(self, |tx| read(tx, |mut tx| async move {
+            let r = tx.scan(tenant.as_str(), scan_id).await;
+            (tx, r)
+        }))?;
+        row.map(scan_record).transpose()
+    }
+
+    /// A scan by the hex SHA-256 of its bytes.
+    pub async fn scan_by_hash(&self, tenant: &TenantId, hash: &str) -> R<Option<ScanRecord>> {
+        let row = with_tx!(self, |tx| read(tx, |mut tx| async move {
+            let r = tx.scan_by_hash(tenant.as_str(), hash).await;
+            (tx, r)
+        }))?;
+        row.map(scan_record).transpose()
+    }
+
+    /// Every scan of the tenant, in the order received.
+    pub async fn scans(&self, tenant: &TenantId) -> R<Vec<ScanRecord>> {
+        let rows = with_tx!(self, |tx| read(tx, |mut tx| async move {
+            let r = tx.scans(tenant.as_str()).await;
+            (tx, r)
+        }))?;
+        rows.into_iter().map(scan_record).collect()
+    }
+
+    /// Records what grading a received scan produced: its pages, their marks, review items for
+    /// whatever needs a person, and the new score of every answer sheet it touched — in one
+    /// transaction, so an interrupted run leaves the scan `received` and a rerun grades it
+    /// exactly once. A scan that is no longer `received` is left alone (`already_graded`).
+    pub async fn record_grading(
+        &self,
+        tenant: &TenantId,
+        scan_id: i64,
+        pages: &[GradedPage],
+    ) -> R<GradingOutcome> {
+        with_tx!(self, |tx| record_grading(tx, tenant, scan_id, pages))
+    }
+
+    /// Records that a received scan cannot be graded at all (corrupt file, not an image…), with
+    /// a review item saying why. Returns `false` when the scan was no longer `received`.
+    pub async fn record_scan_failure(
+        &self,
+        tenant: &TenantId,
+        scan_id: i64,
+        error: &str,
+    ) -> R<bool> {
+        with_tx!(self, |tx| record_scan_failure(tx, tenant, scan_id, error))
+    }
+
+    /// Every stored page of a sheet, oldest first: the one that counts and the superseded ones.
+    pub async fn pages_of_sheet(
+        &self,
+        tenant: &TenantId,
+        code: &SheetCode,
+    ) -> R<Vec<ScanPageRecord>> {
+        let code = code.printed();
+        with_tx!(self, |tx| read(tx, |mut tx| async move {
+            let r = tx.pages_of_sheet(tenant.as_str(), &code).await;
+            (tx, r)
+        }))
+    }
+
+    /// The current score of every answer sheet of the exam.
+    pub async fn scores(&self, tenant: &TenantId, exam_id: &str) -> R<Vec<SheetScore>> {
+        let rows = with_tx!(self, |tx| read(tx, |mut tx| async move {
+            let r = tx.scores(tenant.as_str(), exam_id).await;
+            (tx, r)
+        }))?;
+        rows.into_iter().map(sheet_score).collect()
+    }
+
+    /// Results of the exam: per student and per question (see [`results`]).
+    pub async fn results(&self, tenant: &TenantId, exam_id: &str) -> R<ExamResults> {
+        with_tx!(self, |tx| load_results(tx, tenant, exam_id))
+    }
+
+    /// Review items, optionally of one exam; `open_only` keeps the ones still waiting for a
+    /// person on pages that count.
+    pub async fn review_items(
+        &self,
+        tenant: &TenantId,
+        exam_id: Option<&str>,
+        open_only: bool,
+    ) -> R<Vec<ReviewItem>> {
+        let rows = with_tx!(self, |tx| read(tx, |mut tx| async move {
+            let status = open_only.then_some(ReviewStatus::Open.as_str());
+            let r = tx.review_items(tenant.as_str(), exam_id, status).await;
+            (tx, r)
+        }))?;
+        let items = rows.into_iter().map(review_item).collect::<R<Vec<_>>>()?;
+        Ok(if open_only {
+            items.into_iter().filter(|i| !i.superseded).collect()
+        } else {
+            items
+        })
+    }
+
+    /// A review item by id.
+    pub async fn review_item(&self, tenant: &TenantId, item_id: i64) -> R<Option<ReviewItem>> {
+        let row = with_tx!(self, |tx| read(tx, |mut tx| async move {
+            let r = tx.review_item(tenant.as_str(), item_id).await;
+            (tx, r)
+        }))?;
+        row.map(review_item).transpose()
+    }
+
+    /// Applies a person's decision on a review item and re-scores that answer sheet.
+    pub async fn resolve_review(
+        &self,
+        tenant: &TenantId,
+        item_id: i64,
+        resolution: &Resolution,
+    ) -> R<ResolveOutcome> {
+        with_tx!(self, |tx| resolve_review(tx, tenant, item_id, resolution))
+    }
+
+    /// Queues a job; returns its id.
+    pub async fn enqueue_job(&self, tenant: &TenantId, kind: &str, payload: &str) -> R<i64> {
+        with_tx!(self, |tx| read(tx, |mut tx| async move {
+            let r = async {
+                tx.ensure_tenant(tenant.as_str(), tenant.as_str(), now_ms())
+                    .await?;
+                tx.enqueue_job(tenant.as_str(), kind, payload, now_ms())
+                    .await
+            }
+            .await;
+            (tx, r)
+        }))
+    }
+
+    /// Claims the oldest job that is ready (or whose previous worker's lease ran out) for `lease`.
+    /// On Postgres, concurrent workers never claim the same job (`FOR UPDATE SKIP LOCKED`).
+    pub async fn claim_job(
+        &self,
+        tenant: &TenantId,
+        worker: &str,
+        lease: Duration,
+    ) -> R<Option<Job>> {
+        let now = now_ms();
+        let until = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
+        let row = with_tx!(self, |tx| read(tx, |mut tx| async move {
+            let r = tx.claim_job(tenant.as_str(), worker, until, now).await;
+            (tx, r)
+        }))?;
+        row.map(|j| {
+            Ok(Job {
+                id: j.id,
+                kind: j.kind,
+                payload: j.payload,
+                status: JobStatus::parse(&j.status)?,
+                attempts: u32::try_from(j.attempts).unwrap_or_default(),
+            })
+        })
+        .transpose()
+    }
+
+    /// Marks a job done.
+    pub async fn complete_job(&self, tenant: &TenantId, job_id: i64) -> R<()> {
+        self.finish_job(tenant, job_id, "done", None, None).await
+    }
+
+    /// Marks a job failed: queued again after `retry_after`, or given up on when `None`.
+    pub async fn fail_job(
+        &self,
+        tenant: &TenantId,
+        job_id: i64,
+        error: &str,
+        retry_after: Option<Duration>,
+    ) -> R<()> {
+        let status = if retry_after.is_some() {
+            "queued"
+        } else {
+            "failed"
+        };
+        self.finish_job(tenant, job_id, status, Some(error), retry_after)
+            .await
+    }
+
+    async fn finish_job(
+        &self,
+        tenant: &TenantId,
+        job_id: i64,
+        status: &str,
+        error: Option<&str>,
+        retry_after: Option<Duration>,
+    ) -> R<()> {
+        let now = now_ms();
+        let run_after = now.saturating_add(
+            retry_after
+                .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+                .unwrap_or(0),
+        );
+        let changed = with_tx!(self, |tx| read(tx, |mut tx| async move {
+            let r = tx
+                .finish_job(tenant.as_str(), job_id, status, error, run_after, now)
+                .await;
+            (tx, r)
+        }))?;
+        if changed == 0 {
+            return Err(StoreError::NotFound {
+                what: "job",
+                id: job_id.to_string(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// A database URL without its password, for error messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &userinfo[..colon],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Runs `f` on the transaction and commits it when `f` succeeded.
+async fn read<T, F, Fut, X>(tx: T, f: F) -> R<X>
+where
+    T: Tx,
+    F: FnOnce(T) -> Fut,
+    Fut: Future<Output = (T, R<X>)>,
+{
+    let (tx, result) = f(tx).await;
+    let value = result?;
+    tx.commit().await?;
+    Ok(value)
+}
+
+fn new_exam_id() -> String {
+    const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+    let mut rng = rand::rng();
+    // 16 symbols of 5 bits: 80 random bits, unguessable and collision-free in practice.
+    let tail: String = (0..16)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect();
+    format!("ex-{tail}")
+}
+
+fn key_rows(exam: &Exam) -> Vec<KeyRow> {
+    let mut rows = Vec::with_capacity(exam.versions.len() * exam.questions.len());
+    for version in &exam.versions {
+        for (i, q) in exam.questions.iter().enumerate() {
+            rows.push(KeyRow {
+                version: version.clone(),
+                question: i as i32 + 1,
+                answer: marked_str(&exam.key_for(version, i).unwrap_or_default()),
+                weight: q.weight,
+                annulled: q.annulled,
+            });
+        }
+    }
+    rows
+}
+
+fn exam_json(exam: &Exam) -> R<String> {
+    serde_json::to_string(exam).map_err(|e| StoreError::Invalid(format!("exam: {e}")))
+}
+
+fn parse_exam(json: &str) -> R<Exam> {
+    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("exam JSON: {e}")))
+}
+
+fn question_mut(exam: &mut Exam, question: u32) -> R<&mut model::exam::Question> {
+    let count = exam.questions.len();
+    question
+        .checked_sub(1)
+        .and_then(|i| exam.questions.get_mut(i as usize))
+        .ok_or_else(|| {
+            StoreError::Invalid(format!(
+                "question {question} does not exist (the exam has {count})"
+            ))
+        })
+}
+
+/// Refuses a change that would make printed sheets unreadable or stored marks meaningless.
+fn check_compatible(old: &Exam, new: &Exam) -> R<()> {
+    if old.versions != new.versions {
+        return Err(StoreError::Invalid(
+            "the versions of a registered exam cannot change".into(),
+        ));
+    }
+    if old.questions.len() != new.questions.len() {
+        return Err(StoreError::Invalid(format!(
+            "a registered exam keeps its {} questions (the change has {})",
+            old.questions.len(),
+            new.questions.len()
+        )));
+    }
+    for (i, (a, b)) in old.questions.iter().zip(&new.questions).enumerate() {
+        if a.choices != b.choices {
+            return Err(StoreError::Invalid(format!(
+                "question {}: the choices of a printed question cannot change",
+                i + 1
+            )));
+        }
+    }
+    if old.paper != new.paper || old.student_number_digits != new.student_number_digits {
+        return Err(StoreError::Invalid(
+            "the paper and student-number grid of a printed exam cannot change".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The id of `layout` (the SHA-256 of its JSON), adding it to `layouts` the first time.
+fn layout_id(
+    layout: &Arc<PageLayout>,
+    seen: &mut Vec<(Arc<PageLayout>, String)>,
+    layouts: &mut Vec<(String, String)>,
+) -> R<String> {
+    if let Some((_, id)) = seen.iter().find(|(l, _)| Arc::ptr_eq(l, layout)) {
+        return Ok(id.clone());
+    }
+    let json = serde_json::to_string(layout.as_ref())
+        .map_err(|e| StoreError::Invalid(format!("layout: {e}")))?;
+    let id = content_hash(json.as_bytes());
+    if !layouts.iter().any(|(known, _)| *known == id) {
+        layouts.push((id.clone(), json));
+    }
+    seen.push((Arc::clone(layout), id.clone()));
+    Ok(id)
+}
+
+fn sheet_record(row: SheetRow) -> R<SheetRecord> {
+    let code = SheetCode::parse(&row.code)
+        .map_err(|e| StoreError::Corrupt(format!("sheet code {:?}: {e}", row.code)))?;
+    let sheet_group = SheetCode::parse(&row.sheet_group)
+        .map_err(|e| StoreError::Corrupt(format!("sheet group {:?}: {e}", row.sheet_group)))?;
+    let json = row
+        .layout_json
+        .as_deref()
+        .ok_or_else(|| StoreError::Corrupt(format!("sheet {} has no layout", row.code)))?;
+    let layout: PageLayout = serde_json::from_str(json)
+        .map_err(|e| StoreError::Corrupt(format!("layout of sheet {}: {e}", row.code)))?;
+    let count = |v: i32| u32::try_from(v).map_err(|_| StoreError::Corrupt("page number".into()));
+    Ok(SheetRecord {
+        code,
+        exam_id: row.exam_id,
+        version: row.version,
+        student_id: row.student_id,
+        sheet_group,
+        sheet_page: count(row.sheet_page)?,
+        sheet_pages: count(row.sheet_pages)?,
+        pdf_page: count(row.pdf_page)?,
+        layout,
+        layout_version: count(row.layout_version)?,
+    })
+}
+
+fn scan_record(row: ScanRow) -> R<ScanRecord> {
+    Ok(ScanRecord {
+        id: row.id,
+        content_hash: row.content_hash,
+        object_key: row.object_key,
+        byte_len: u64::try_from(row.byte_len).unwrap_or_default(),
+        file_name: row.file_name,
+        status: ScanStatus::parse(&row.status)?,
+        error: row.error,
+        received_at: row.received_at,
+        graded_at: row.graded_at,
+    })
+}
+
+fn sheet_score(row: ScoreRow) -> R<SheetScore> {
+    let per_question: Vec<f64> = serde_json::from_str(&row.per_question)
+        .map_err(|e| StoreError::Corrupt(format!("scores of {}: {e}", row.sheet_group)))?;
+    let pending: Vec<u32> = serde_json::from_str(&row.pending)
+        .map_err(|e| StoreError::Corrupt(format!("pending of {}: {e}", row.sheet_group)))?;
+    Ok(SheetScore {
+        sheet_group: row.sheet_group,
+        version: row.version,
+        student_id: row.student_id,
+        score: Score {
+            score: row.score,
+            max_score: row.max_score,
+            per_question,
+            pending,
+        },
+        exam_revision: row.exam_revision,
+    })
+}
+
+fn review_item(row: ReviewRow) -> R<ReviewItem> {
+    Ok(ReviewItem {
+        id: row.id,
+        exam_id: row.exam_id,
+        scan_id: row.scan_id,
+        file_name: row.file_name,
+        page: row.page.and_then(|p| u32::try_from(p).ok()),
+        sheet_code: row.sheet_code,
+        student_id: row.student_id,
+        question: row.question.and_then(|q| u32::try_from(q).ok()),
+        reason: row.reason,
+        status: ReviewStatus::parse(&row.status)?,
+        resolution: row.resolution,
+        superseded: row.superseded.unwrap_or(false),
+        created_at: row.created_at,
+    })
+}
+
+async fn ensure_tenant<T: Tx>(mut tx: T, tenant: &TenantId, name: &str) -> R<()> {
+    tx.ensure_tenant(tenant.as_str(), name, now_ms()).await?;
+    tx.commit().await
+}
+
+async fn insert_exam<T: Tx>(tx: &mut T, tenant: &TenantId, exam: &Exam) -> R<String> {
+    let now = now_ms();
+    tx.ensure_tenant(tenant.as_str(), tenant.as_str(), now)
+        .await?;
+    let id = new_exam_id();
+    tx.insert_exam(tenant.as_str(), &id, &exam.title, &exam_json(exam)?, now)
+        .await?;
+    tx.replace_keys(tenant.as_str(), &id, &exam.versions, &key_rows(exam))
+        .await?;
+    Ok(id)
+}
+
+async fn register_exam<T: Tx>(mut tx: T, tenant: &TenantId, exam: &Exam) -> R<String> {
+    let id = insert_exam(&mut tx, tenant, exam).await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+async fn register_bundle<T: Tx>(mut tx: T, tenant: &TenantId, bundle: &Bundle) -> R<String> {
+    let id = insert_exam(&mut tx, tenant, &bundle.exam).await?;
+    insert_sheets(
+        &mut tx,
+        tenant,
+        &id,
+        &bundle.exam,
+        bundle.layout_version,
+        &bundle.pages,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+async fn register_sheets<T: Tx>(
+    mut tx: T,
+    tenant: &TenantId,
+    exam_id: &str,
+    layout_version: u32,
+    pages: &[BundlePage],
+) -> R<()> {
+    let (json, _) = tx
+        .exam(tenant.as_str(), exam_id)
+        .await?
+        .ok_or_else(|| not_found("exam", exam_id))?;
+    let exam = parse_exam(&json)?;
+    insert_sheets(&mut tx, tenant, exam_id, &exam, layout_version, pages).await?;
+    tx.commit().await
+}
+
+async fn insert_sheets<T: Tx>(
+    tx: &mut T,
+    tenant: &TenantId,
+    exam_id: &str,
+    exam: &Exam,
+    layout_version: u32,
+    pages: &[BundlePage],
+) -> R<()> {
+    let int = |v: u32, what: &str| {
+        i32::try_from(v).map_err(|_| StoreError::Invalid(format!("{what} {v} out of range")))
+    };
+    let mut students: BTreeMap<&str, Student> = BTreeMap::new();
+    let mut rows = Vec::with_capacity(pages.len());
+    // Each distinct layout is stored once, named by the hash of its JSON. Pages of one bundle
+    // share their layouts' Arcs, so each is serialised once.
+    let mut layout_ids: Vec<(Arc<PageLayout>, String)> = Vec::new();
+    let mut layouts: Vec<(String, String)> = Vec::new();
+    // Pages of one answer sheet follow each other in the bundle: a page continues the sheet
+    // whose first page came last.
+    let mut group: Option<String> = None;
+    let mut ordered: Vec<&BundlePage> = pages.iter().collect();
+    ordered.sort_by_key(|p| p.pdf_page);
+    for page in ordered {
+        if !exam.versions.contains(&page.version) {
+            return Err(StoreError::Invalid(format!(
+                "page {} names version {:?}, which the exam does not have",
+                page.pdf_page, page.version
+            )));
+        }
+        let code = page.sheet_code.printed();
+        let sheet_group = match (&group, page.sheet_page) {
+            (Some(g), p) if p > 1 => g.clone(),
+            _ => code.clone(),
+        };
+        group = Some(sheet_group.clone());
+        if let Some(id) = &page.student_id {
+            students.entry(id.as_str()).or_insert_with(|| Student {
+                student_id: id.clone(),
+                name: page.student_name.clone().unwrap_or_default(),
+                class: page.class.clone().unwrap_or_default(),
+            });
+        }
+        rows.push(SheetRow {
+            code,
+            exam_id: exam_id.to_string(),
+            version: page.version.clone(),
+            student_id: page.student_id.clone(),
+            sheet_group,
+            sheet_page: int(page.sheet_page, "sheet page")?,
+            sheet_pages: int(page.sheet_pages, "sheet pages")?,
+            pdf_page: int(page.pdf_page, "pdf page")?,
+            layout_json: None,
+            layout_id: Some(layout_id(&page.layout, &mut layout_ids, &mut layouts)?),
+            layout_version: int(layout_version, "layout version")?,
+        });
+    }
+    let students: Vec<Student> = students.into_values().collect();
+    tx.upsert_students(tenant.as_str(), &students).await?;
+    tx.insert_layouts(tenant.as_str(), &layouts).await?;
+    tx.insert_sheets(tenant.as_str(), &rows, now_ms()).await
+}
+
+fn not_found(what: &'static str, id: &str) -> StoreError {
+    StoreError::NotFound {
+        what,
+        id: id.to_string(),
+    }
+}
+
+async fn load_exam<T: Tx>(mut tx: T, tenant: &TenantId, exam_id: &str) -> R<Option<StoredExam>> {
+    let row = tx.exam(tenant.as_str(), exam_id).await?;
+    tx.commit().await?;
+    row.map(|(json, revision)| {
+        Ok(StoredExam {
+            id: exam_id.to_string(),
+            exam: parse_exam(&json)?,
+            revision,
+        })
+    })
+    .transpose()
+}
+
+async fn change_exam<T, F>(mut tx: T, tenant: &TenantId, exam_id: &str, f: F) -> R<RescoreReport>
+where
+    T: Tx,
+    F: FnOnce(Exam) -> R<Exam>,
+{
+    let (json, revision) = tx
+        .exam(tenant.as_str(), exam_id)
+        .await?
+        .ok_or_else(|| not_found("exam", exam_id))?;
+    let old = parse_exam(&json)?;
+    let new = f(old.clone())?;
+    new.validate()?;
+    check_compatible(&old, &new)?;
+    let revision = if new == old {
+        revision
+    } else {
+        let now = now_ms();
+        let revision = tx
+            .update_exam(tenant.as_str(), exam_id, &new.title, &exam_json(&new)?, now)
+            .await?
+            .ok_or_else(|| not_found("exam", exam_id))?;
+        tx.replace_keys(tenant.as_str(), exam_id, &new.versions, &key_rows(&new))
+            .await?;
+        revision
+    };
+    let scored = rescore(&mut tx, tenant, exam_id, &new, revision, None).await?;
+    tx.commit().await?;
+    Ok(RescoreReport {
+        revision,
+        sheets: scored.len(),
+    })
+}
+
+/// Re-scores the answer sheets of an exam (or one of them) from the stored marks of the pages
+/// that count, with [`score_sheet`], and stores the scores.
+async fn rescore<T: Tx>(
+    tx: &mut T,
+    tenant: &TenantId,
+    exam_id: &str,
+    exam: &Exam,
+    revision: i64,
+    group: Option<&str>,
+) -> R<Vec<(GroupRow, Score)>> {
+    let groups = tx.groups(tenant.as_str(), exam_id, group).await?;
+    let marks = tx.marks(tenant.as_str(), exam_id, group).await?;
+    let mut answers = answers_by_group(marks)?;
+    let mut rows = Vec::with_capacity(groups.len());
+    let mut out = Vec::with_capacity(groups.len());
+    for g in groups {
+        let read = answers.remove(&g.sheet_group).unwrap_or_default();
+        let score = score_sheet(exam, &g.version, &read).map_err(|e| {
+            StoreError::Corrupt(format!("sheet {} cannot be scored: {e}", g.sheet_group))
+        })?;
+        rows.push(score_row(&g, &score, revision)?);
+        out.push((g, score));
+    }
+    tx.upsert_scores(tenant.as_str(), exam_id, &rows, now_ms())
+        .await?;
+    Ok(out)
+}
+
+fn score_row(g: &GroupRow, score: &Score, revision: i64) -> R<ScoreRow> {
+    let json = |e: serde_json::Error| StoreError::Invalid(format!("score: {e}"));
+    Ok(ScoreRow {
+        sheet_group: g.sheet_group.clone(),
+        version: g.version.clone(),
+        student_id: g.student_id.clone(),
+        score: score.score,
+        max_score: score.max_score,
+        per_question: serde_json::to_string(&score.per_question).map_err(json)?,
+        pending: serde_json::to_string(&score.pending).map_err(json)?,
+        exam_revision: revision,
+    })
+}
+
+pub(crate) fn answers_by_group(marks: Vec<MarkRow>) -> R<HashMap<String, Vec<ReadAnswer>>> {
+    let mut out: HashMap<String, Vec<ReadAnswer>> = HashMap::new();
+    for m in marks {
+        let answer = ReadAnswer {
+            question: u32::try_from(m.question)
+                .map_err(|_| StoreError::Corrupt(format!("question {}", m.question)))?,
+            marked: parse_marked(&m.marked)?,
+            state: parse_state(&m.state)?,
+        };
+        out.entry(m.sheet_group).or_default().push(answer);
+    }
+    Ok(out)
+}
+
+async fn receive_scan<T: Tx>(mut tx: T, tenant: &TenantId, scan: &NewScan) -> R<ReceivedScan> {
+    if scan.content_hash.len() != 64 || !scan.content_hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(StoreError::Invalid(format!(
+            "content hash {:?} is not a hex SHA-256",
+            scan.content_hash
+        )));
+    }
+    let now = now_ms();
+    tx.ensure_tenant(tenant.as_str(), tenant.as_str(), now)
+        .await?;
+    let new = tx.insert_scan(tenant.as_str(), scan, now).await?;
+    let row = tx
+        .scan_by_hash(tenant.as_str(), &scan.content_hash)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("scan vanished after insert".into()))?;
+    tx.commit().await?;
+    Ok(ReceivedScan {
+        scan: scan_record(row)?,
+        new,
+    })
+}
+
+async fn record_scan_failure<T: Tx>(
+    mut tx: T,
+    tenant: &TenantId,
+    scan_id: i64,
+    error: &str,
+) -> R<bool> {
+    let status = tx
+        .lock_scan(tenant.as_str(), scan_id)
+        .await?
+        .ok_or_else(|| not_found("scan", &scan_id.to_string()))?;
+    if !ScanStatus::parse(&status)?.needs_grading() {
+        return Ok(false);
+    }
+    let now = now_ms();
+    tx.set_scan_status(
+        tenant.as_str(),
+        scan_id,
+        ScanStatus::Failed.as_str(),
+        Some(error),
+        now,
+    )
+    .await?;
+    let reason = format!("file could not be graded: {error}");
+    tx.insert_review(
+        tenant.as_str(),
+        &NewReview {
+            exam_id: None,
+            scan_id,
+            page_id: None,
+            sheet_code: None,
+            question: None,
+            reason: &reason,
+        },
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Checks what the grader read against the exam: known questions, once each, choices in range.
+fn check_answers(exam: &Exam, answers: &[ReadAnswer]) -> R<()> {
+    let mut seen = BTreeSet::new();
+    for a in answers {
+        let q = a
+            .question
+            .checked_sub(1)
+            .and_then(|i| exam.questions.get(i as usize))
+            .ok_or_else(|| {
+                StoreError::Invalid(format!(
+                    "answer to question {}, which the exam does not have",
+                    a.question
+                ))
+            })?;
+        if !seen.insert(a.question) {
+            return Err(StoreError::Invalid(format!(
+                "question {} read twice on one page",
+                a.question
+            )));
+        }
+        if let Some(bad) = a.marked.iter().find(|&&m| m >= q.choices.count()) {
+            return Err(StoreError::Invalid(format!(
+                "question {}: choice index {bad} out of range",
+                a.question
+            )));
+        }
+    }
+    Ok(())
+}
+
+async fn record_grading<T: Tx>(
+    mut tx: T,
+    tenant: &TenantId,
+    scan_id: i64,
+    pages: &[GradedPage],
+) -> R<GradingOutcome> {
+    let t = tenant.as_str();
+    let status = tx
+        .lock_scan(t, scan_id)
+        .await?
+        .ok_or_else(|| not_found("scan", &scan_id.to_string()))?;
+    if !ScanStatus::parse(&status)?.needs_grading() {
+        return Ok(GradingOutcome {
+            already_graded: true,
+            pages: Vec::new(),
+        });
+    }
+    let now = now_ms();
+    let mut exams: HashMap<String, (Exam, i64)> = HashMap::new();
+    let mut touched: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut outcomes = Vec::with_capacity(pages.len());
+    let mut groups_of_page = Vec::with_capacity(pages.len());
+    for page in pages {
+        let code = page.sheet_code.map(|c| c.printed());
+        let sheet = match &code {
+            Some(c) => tx.sheet(t, c).await?,
+            None => None,
+        };
+        let mut error = page.error.clone();
+        if error.is_none() {
+            error = match (&code, &sheet) {
+                (None, _) => Some("sheet not identified".to_string()),
+                (Some(c), None) => Some(format!("sheet code {c} is not registered")),
+                _ => None,
+            };
+        }
+        if let (None, Some(s)) = (&error, &sheet) {
+            if !exams.contains_key(&s.exam_id) {
+                let (json, revision) = tx.exam(t, &s.exam_id).await?.ok_or_else(|| {
+                    StoreError::Corrupt(format!("sheet of missing exam {}", s.exam_id))
+                })?;
+                exams.insert(s.exam_id.clone(), (parse_exam(&json)?, revision));
+            }
+            if let Some((exam, _)) = exams.get(&s.exam_id) {
+                check_answers(exam, &page.answers)?;
+            }
+        }
+        let page_no = i32::try_from(page.page)
+            .map_err(|_| StoreError::Invalid(format!("page {} out of range", page.page)))?;
+        let exam_id = sheet.as_ref().map(|s| s.exam_id.as_str());
+        // A page whose code is known but which failed still names its exam, so that the review
+        // item shows up under it.
+        let known_code = sheet.as_ref().map(|s| s.code.as_str());
+        let page_id = tx
+            .insert_page(
+                t,
+                &PageRow {
+                    scan_id,
+                    page: page_no,
+                    sheet_code: known_code.or(code.as_deref()),
+                    exam_id,
+                    identified_by: page.identified_by.map(IdentifiedBy::as_str),
+                    error: error.as_deref(),
+                    student_number: page.student_number.as_deref(),
+                },
+                now,
+            )
+            .await?;
+        let mut items = Vec::new();
+        let base = NewReview {
+            exam_id,
+            scan_id,
+            page_id: Some(page_id),
+            sheet_code: code.as_deref(),
+            question: None,
+            reason: "",
+        };
+        fn review<'a>(
+            base: &NewReview<'a>,
+            question: Option<i32>,
+            reason: &'a str,
+        ) -> NewReview<'a> {
+            NewReview {
+                question,
+                reason,
+                ..base.clone()
+            }
+        }
+        if let Some(e) = &error {
+            items.push(tx.insert_review(t, &review(&base, None, e), now).await?);
+        } else if let Some(s) = &sheet {
+            tx.insert_marks(t, page_id, &page.answers).await?;
+            tx.resupersede(t, &s.code).await?;
+            touched.insert((s.exam_id.clone(), s.sheet_group.clone()));
+            for a in page
+                .answers
+                .iter()
+                .filter(|a| a.state == AnswerState::Uncertain)
+            {
+                let reason = format!("question {}: uncertain mark", a.question);
+                let q = i32::try_from(a.question).unwrap_or(i32::MAX);
+                items.push(
+                    tx.insert_review(t, &review(&base, Some(q), &reason), now)
+                        .await?,
+                );
+            }
+            for reason in &page.review {
+                let reason = reason.to_string();
+                items.push(
+                    tx.insert_review(t, &review(&base, None, &reason), now)
+                        .await?,
+                );
+            }
+        }
+        groups_of_page.push(sheet.as_ref().map(|s| s.sheet_group.clone()));
+        outcomes.push(PageOutcome {
+            page: page.page,
+            page_id,
+            sheet_code: sheet.as_ref().and_then(|s| SheetCode::parse(&s.code).ok()),
+            student_id: sheet
+                .as_ref()
+                .and_then(|s| s.student_id.clone())
+                .or_else(|| sheet.as_ref().and(page.student_number.clone())),
+            version: sheet.as_ref().map(|s| s.version.clone()),
+            score: None,
+            review_items: items,
+            error,
+        });
+    }
+    tx.set_scan_status(t, scan_id, ScanStatus::Graded.as_str(), None, now)
+        .await?;
+    let mut scores: HashMap<String, Score> = HashMap::new();
+    for (exam_id, group) in &touched {
+        if let Some((exam, revision)) = exams.get(exam_id) {
+            for (g, score) in
+                rescore(&mut tx, tenant, exam_id, exam, *revision, Some(group)).await?
+            {
+                scores.insert(g.sheet_group, score);
+            }
+        }
+    }
+    for (outcome, group) in outcomes.iter_mut().zip(groups_of_page) {
+        if outcome.error.is_none() {
+            outcome.score = group.and_then(|g| scores.get(&g).cloned());
+        }
+    }
+    tx.commit().await?;
+    Ok(GradingOutcome {
+        already_graded: false,
+        pages: outcomes,
+    })
+}
+
+async fn load_results<T: Tx>(mut tx: T, tenant: &TenantId, exam_id: &str) -> R<ExamResults> {
+    let t = tenant.as_str();
+    let (json, revision) = tx
+        .exam(t, exam_id)
+        .await?
+        .ok_or_else(|| not_found("exam", exam_id))?;
+    let exam = parse_exam(&json)?;
+    let scores = tx.scores(t, exam_id).await?;
+    let marks = tx.marks(t, exam_id, None).await?;
+    let students = tx.students_of_exam(t, exam_id).await?;
+    tx.commit().await?;
+    let scores = scores.into_iter().map(sheet_score).collect::<R<Vec<_>>>()?;
+    let answers = answers_by_group(marks)?;
+    Ok(results::compute(
+        exam_id, revision, &exam, scores, answers, students,
+    ))
+}
+
+async fn resolve_review<T: Tx>(
+    mut tx: T,
+    tenant: &TenantId,
+    item_id: i64,
+    resolution: &Resolution,
+) -> R<ResolveOutcome> {
+    let t = tenant.as_str();
+    let item = tx
+        .review_item(t, item_id)
+        .await?
+        .ok_or_else(|| not_found("review item", &item_id.to_string()))?;
+    let now = now_ms();
+    let mut score = None;
+    match resolution {
+        Resolution::Dismiss => {
+            tx.set_review(
+                t,
+                item_id,
+                ReviewStatus::Dismissed.as_str(),
+                Some("dismissed"),
+                now,
+            )
+            .await?;
+        }
+        Resolution::Choices(_) | Resolution::Blank => {
+            let (Some(question), Some(page_id), Some(exam_id), Some(code)) =
+                (item.question, item.page_id, &item.exam_id, &item.sheet_code)
+            else {
+                return Err(StoreError::Invalid(format!(
+                    "review item {item_id} is not about one question's mark: it can only be dismissed"
+                )));
+            };
+            let (json, revision) = tx
+                .exam(t, exam_id)
+                .await?
+                .ok_or_else(|| not_found("exam", exam_id))?;
+            let exam = parse_exam(&json)?;
+            let q = usize::try_from(question)
+                .ok()
+                .and_then(|q| q.checked_sub(1))
+                .and_then(|i| exam.questions.get(i))
+                .ok_or_else(|| StoreError::Corrupt(format!("question {question}")))?;
+            let labels: &[String] = match resolution {
+                Resolution::Choices(l) => l,
+                _ => &[],
+            };
+            let mut marked = Vec::with_capacity(labels.len());
+            for label in labels {
+                let i = q.choices.index_of(label).ok_or_else(|| {
+                    StoreError::Invalid(format!(
+                        "{label:?} is not one of the choices {}",
+                        q.choices.labels(exam.language).join(", ")
+                    ))
+                })?;
+                marked.push(i);
+            }
+            marked.sort_unstable();
+            marked.dedup();
+            let state = match marked.len() {
+                0 => AnswerState::Blank,
+                1 => AnswerState::Answered,
+                _ => AnswerState::Multiple,
+            };
+            let changed = tx
+                .resolve_mark(t, page_id, question, &marked_str(&marked), state_str(state))
+                .await?;
+            if changed == 0 {
+                return Err(StoreError::Corrupt(format!(
+                    "review item {item_id}: no stored mark for question {question}"
+                )));
+            }
+            let text = if marked.is_empty() {
+                "blank".to_string()
+            } else {
+                let all = q.choices.labels(exam.language);
+                marked
+                    .iter()
+                    .filter_map(|&i| all.get(usize::from(i)).cloned())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            tx.set_review(
+                t,
+                item_id,
+                ReviewStatus::Resolved.as_str(),
+                Some(&text),
+                now,
+            )
+            .await?;
+            if !item.superseded.unwrap_or(false) {
+                let sheet = tx
+                    .sheet(t, code)
+                    .await?
+                    .ok_or_else(|| StoreError::Corrupt(format!("sheet {code} vanished")))?;
+                let scored = rescore(
+                    &mut tx,
+                    tenant,
+                    exam_id,
+                    &exam,
+                    revision,
+                    Some(&sheet.sheet_group),
+                )
+                .await?;
+                score = scored.into_iter().next().map(|(_, s)| s);
+            }
+        }
+    }
+    let item = tx
+        .review_item(t, item_id)
+        .await?
+        .ok_or_else(|| not_found("review item", &item_id.to_string()))?;
+    tx.commit().await?;
+    Ok(ResolveOutcome {
+        item: review_item(item)?,
+        score,
+    })
+}

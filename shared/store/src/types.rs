@@ -1,0 +1,490 @@
+//! The plain data the repository takes and returns.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use model::exam::{Exam, ExamError};
+use model::layout::PageLayout;
+use model::outcome::{IdentifiedBy, ReviewReason};
+use model::scoring::{AnswerState, ReadAnswer, Score};
+use model::sheet_code::SheetCode;
+
+/// The school a call acts for. Every row belongs to one tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct TenantId(String);
+
+/// The tenant the command-line tools act for unless `--tenant` names another.
+pub const DEFAULT_TENANT: &str = "default";
+
+impl TenantId {
+    /// A tenant id: 1 to 64 characters among ASCII letters, digits, `-`, `_` and `.`, so it is
+    /// safe in object keys and logs.
+    pub fn new(id: &str) -> Result<Self, StoreError> {
+        let ok = !id.is_empty()
+            && id.len() <= 64
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            && !id.starts_with('.');
+        if ok {
+            Ok(Self(id.to_string()))
+        } else {
+            Err(StoreError::Invalid(format!(
+                "tenant id {id:?} must be 1 to 64 letters, digits, '-', '_' or '.', not starting with '.'"
+            )))
+        }
+    }
+
+    /// The tenant of the command-line tools, [`DEFAULT_TENANT`].
+    pub fn default_tenant() -> Self {
+        Self(DEFAULT_TENANT.to_string())
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Why a repository call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused or could not be reached.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A migration could not be applied.
+    #[error("database migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database URL is not one this program understands.
+    #[error("database URL {0:?}: expected postgres://…, sqlite:… or a file path")]
+    Url(String),
+    /// What the call names does not exist for this tenant.
+    #[error("{what} {id:?} not found")]
+    NotFound {
+        /// Kind of thing, e.g. "exam".
+        what: &'static str,
+        /// Its id as given.
+        id: String,
+    },
+    /// The call's input cannot be accepted.
+    #[error("{0}")]
+    Invalid(String),
+    /// An exam that does not validate.
+    #[error("exam: {0}")]
+    Exam(#[from] ExamError),
+    /// A stored value that this program cannot read (written by something else).
+    #[error("stored data is unreadable: {0}")]
+    Corrupt(String),
+    /// Object storage failed.
+    #[error(transparent)]
+    Object(#[from] super::objects::ObjectError),
+}
+
+/// An exam as registered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredExam {
+    /// The exam's id within its tenant.
+    pub id: String,
+    /// The exam, with its current keys, weights and annulments.
+    pub exam: Exam,
+    /// Incremented on every change of the exam (keys, weights, annulments).
+    pub revision: i64,
+}
+
+/// One line of an exam listing.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExamSummary {
+    /// The exam's id.
+    pub id: String,
+    /// Its title.
+    pub title: String,
+    /// Its revision.
+    pub revision: i64,
+    /// Registration time, milliseconds since the Unix epoch.
+    pub created_at: i64,
+}
+
+/// A printed page that carries a code, as registered by the renderer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SheetRecord {
+    /// The page's code.
+    pub code: SheetCode,
+    /// The exam it belongs to.
+    pub exam_id: String,
+    /// Exam version label.
+    pub version: String,
+    /// The roster's student, `None` on anonymous sheets.
+    pub student_id: Option<String>,
+    /// The code of the first page of the answer sheet this page belongs to.
+    pub sheet_group: SheetCode,
+    /// Page of the answer sheet, from 1.
+    pub sheet_page: u32,
+    /// Pages of the answer sheet.
+    pub sheet_pages: u32,
+    /// Page number in the bundle PDF, from 1.
+    pub pdf_page: u32,
+    /// The geometry the page was printed with.
+    pub layout: PageLayout,
+    /// The geometry revision it was laid out with.
+    pub layout_version: u32,
+}
+
+/// Where a scan is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScanStatus {
+    /// Stored, not yet graded (or grading was interrupted: grade it).
+    Received,
+    /// Graded: its pages, marks, scores and review items are recorded.
+    Graded,
+    /// The file could not be graded at all (corrupt, not an image…); final.
+    Failed,
+}
+
+impl ScanStatus {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            ScanStatus::Received => "received",
+            ScanStatus::Graded => "graded",
+            ScanStatus::Failed => "failed",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Result<Self, StoreError> {
+        match s {
+            "received" => Ok(ScanStatus::Received),
+            "graded" => Ok(ScanStatus::Graded),
+            "failed" => Ok(ScanStatus::Failed),
+            other => Err(StoreError::Corrupt(format!("scan status {other:?}"))),
+        }
+    }
+
+    /// Whether the scan still needs grading.
+    pub fn needs_grading(self) -> bool {
+        self == ScanStatus::Received
+    }
+}
+
+/// An uploaded file, about to be recorded (its bytes already stored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewScan {
+    /// Hex SHA-256 of the bytes ([`super::content_hash`]).
+    pub content_hash: String,
+    /// Where the bytes are in object storage.
+    pub object_key: String,
+    /// Size of the file.
+    pub byte_len: u64,
+    /// The name the file was uploaded under (for people; not an identity).
+    pub file_name: String,
+}
+
+/// A recorded scan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScanRecord {
+    /// The scan's id.
+    pub id: i64,
+    /// Hex SHA-256 of its bytes.
+    pub content_hash: String,
+    /// Where its bytes are.
+    pub object_key: String,
+    /// Its size.
+    pub byte_len: u64,
+    /// The name it was first uploaded under.
+    pub file_name: String,
+    /// Where it is in its life.
+    pub status: ScanStatus,
+    /// Why it failed, when it did.
+    pub error: Option<String>,
+    /// When it was first received (ms since the epoch).
+    pub received_at: i64,
+    /// When it was graded.
+    pub graded_at: Option<i64>,
+}
+
+/// What [`super::Store::receive_scan`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedScan {
+    /// The scan, new or already known.
+    pub scan: ScanRecord,
+    /// `true` when these bytes were never received before.
+    pub new: bool,
+}
+
+/// One page of a scan as the grader read it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GradedPage {
+    /// Page within the file, from 1.
+    pub page: u32,
+    /// The page's code, when it was identified.
+    pub sheet_code: Option<SheetCode>,
+    /// Which step identified it.
+    pub identified_by: Option<IdentifiedBy>,
+    /// Every question read on the page (uncertain ones become review items).
+    pub answers: Vec<ReadAnswer>,
+    /// Page-level reasons for a person to look (each becomes a review item). Uncertain
+    /// questions need not be repeated here.
+    pub review: Vec<ReviewReason>,
+    /// Why the page could not be graded at all; it then counts for nothing and goes to review.
+    pub error: Option<String>,
+    /// The student number read from the grid of an anonymous sheet, when it was clear: the
+    /// sheet's student if it was printed for none.
+    pub student_number: Option<String>,
+}
+
+/// What recording one page produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageOutcome {
+    /// The page within the file.
+    pub page: u32,
+    /// The stored page's id.
+    pub page_id: i64,
+    /// The page's code, when identified and registered.
+    pub sheet_code: Option<SheetCode>,
+    /// The student of the sheet, when known.
+    pub student_id: Option<String>,
+    /// The sheet's version, when known.
+    pub version: Option<String>,
+    /// The score of the whole answer sheet after this page, when the page counts.
+    pub score: Option<Score>,
+    /// Review items opened for this page.
+    pub review_items: Vec<i64>,
+    /// Why the page counts for nothing (unidentified, unknown code, grader error).
+    pub error: Option<String>,
+}
+
+/// What recording a scan's grading produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GradingOutcome {
+    /// `true` when the scan had already been graded: nothing was recorded this time.
+    pub already_graded: bool,
+    /// One entry per recorded page.
+    pub pages: Vec<PageOutcome>,
+}
+
+/// A page of a scan as stored (the audit trail of a sheet).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScanPageRecord {
+    /// The page's id.
+    pub id: i64,
+    /// The scan it came from.
+    pub scan_id: i64,
+    /// Page within the scan's file.
+    pub page: u32,
+    /// Its code, when identified.
+    pub sheet_code: Option<String>,
+    /// Which step identified it.
+    pub identified_by: Option<String>,
+    /// Why it counts for nothing, if so.
+    pub error: Option<String>,
+    /// `true` when a later scan of the same sheet counts instead.
+    pub superseded: bool,
+    /// When it was recorded.
+    pub graded_at: i64,
+}
+
+/// Where a review item is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReviewStatus {
+    /// Waiting for a person.
+    Open,
+    /// A person gave the answer.
+    Resolved,
+    /// A person looked and decided nothing needs changing.
+    Dismissed,
+}
+
+impl ReviewStatus {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            ReviewStatus::Open => "open",
+            ReviewStatus::Resolved => "resolved",
+            ReviewStatus::Dismissed => "dismissed",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Result<Self, StoreError> {
+        match s {
+            "open" => Ok(ReviewStatus::Open),
+            "resolved" => Ok(ReviewStatus::Resolved),
+            "dismissed" => Ok(ReviewStatus::Dismissed),
+            other => Err(StoreError::Corrupt(format!("review status {other:?}"))),
+        }
+    }
+}
+
+/// Something that needs a person's look.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReviewItem {
+    /// The item's id (what the resolve command takes).
+    pub id: i64,
+    /// The exam, when the page was identified.
+    pub exam_id: Option<String>,
+    /// The scan it came from.
+    pub scan_id: i64,
+    /// The file name of that scan.
+    pub file_name: String,
+    /// The page of the scan, when page-specific.
+    pub page: Option<u32>,
+    /// The page's code, when identified.
+    pub sheet_code: Option<String>,
+    /// The sheet's student, when known.
+    pub student_id: Option<String>,
+    /// The question, for an uncertain mark.
+    pub question: Option<u32>,
+    /// Why a person should look.
+    pub reason: String,
+    /// Where it is.
+    pub status: ReviewStatus,
+    /// What the person decided, as text.
+    pub resolution: Option<String>,
+    /// `true` when a later scan of the sheet counts instead of this one.
+    pub superseded: bool,
+    /// When it was opened.
+    pub created_at: i64,
+}
+
+/// A person's decision on a review item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolution {
+    /// The student marked these choices (printed labels, e.g. `["C"]`).
+    Choices(Vec<String>),
+    /// The student left the question blank.
+    Blank,
+    /// Nothing to change (page-level items, or keep what was read).
+    Dismiss,
+}
+
+/// What resolving an item changed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResolveOutcome {
+    /// The item as it now stands.
+    pub item: ReviewItem,
+    /// The sheet's new score, when the resolution changed a mark of a page that counts.
+    pub score: Option<Score>,
+}
+
+/// What re-scoring an exam did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RescoreReport {
+    /// The exam revision now in force.
+    pub revision: i64,
+    /// Answer sheets re-scored.
+    pub sheets: usize,
+}
+
+/// Where a job is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    /// Waiting to be claimed.
+    Queued,
+    /// Claimed by a worker until its lease ends.
+    Running,
+    /// Finished.
+    Done,
+    /// Given up on.
+    Failed,
+}
+
+impl JobStatus {
+    pub(crate) fn parse(s: &str) -> Result<Self, StoreError> {
+        match s {
+            "queued" => Ok(JobStatus::Queued),
+            "running" => Ok(JobStatus::Running),
+            "done" => Ok(JobStatus::Done),
+            "failed" => Ok(JobStatus::Failed),
+            other => Err(StoreError::Corrupt(format!("job status {other:?}"))),
+        }
+    }
+}
+
+/// A unit of work that outlives the instance that queued it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Job {
+    /// The job's id.
+    pub id: i64,
+    /// What to do, e.g. `grade-scan`.
+    pub kind: String,
+    /// Its parameters, JSON.
+    pub payload: String,
+    /// Where it is.
+    pub status: JobStatus,
+    /// How many times it was claimed.
+    pub attempts: u32,
+}
+
+pub(crate) fn state_str(state: AnswerState) -> &'static str {
+    match state {
+        AnswerState::Blank => "blank",
+        AnswerState::Answered => "answered",
+        AnswerState::Multiple => "multiple",
+        AnswerState::Uncertain => "uncertain",
+    }
+}
+
+pub(crate) fn parse_state(s: &str) -> Result<AnswerState, StoreError> {
+    match s {
+        "blank" => Ok(AnswerState::Blank),
+        "answered" => Ok(AnswerState::Answered),
+        "multiple" => Ok(AnswerState::Multiple),
+        "uncertain" => Ok(AnswerState::Uncertain),
+        other => Err(StoreError::Corrupt(format!("answer state {other:?}"))),
+    }
+}
+
+/// Choice indices as stored: ascending, comma-separated (`"0,2"`, `""` for none).
+pub(crate) fn marked_str(marked: &[u8]) -> String {
+    let mut v = marked.to_vec();
+    v.sort_unstable();
+    v.dedup();
+    v.iter().map(u8::to_string).collect::<Vec<_>>().join(",")
+}
+
+pub(crate) fn parse_marked(s: &str) -> Result<Vec<u8>, StoreError> {
+    if s.is_empty() {
+        return Ok(Vec::new());
+    }
+    s.split(',')
+        .map(|p| {
+            p.parse::<u8>()
+                .map_err(|_| StoreError::Corrupt(format!("marked choices {s:?}")))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_ids_are_checked() {
+        assert!(TenantId::new("escola-sao-joao_1").is_ok());
+        for bad in ["", "a/b", "..", ".x", "é", &"x".repeat(65)] {
+            assert!(TenantId::new(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn marked_round_trips() {
+        assert_eq!(marked_str(&[2, 0, 2]), "0,2");
+        assert_eq!(parse_marked("0,2").ok(), Some(vec![0, 2]));
+        assert_eq!(parse_marked("").ok(), Some(vec![]));
+        assert!(parse_marked("x").is_err());
+        for s in [
+            AnswerState::Blank,
+            AnswerState::Answered,
+            AnswerState::Multiple,
+            AnswerState::Uncertain,
+        ] {
+            assert_eq!(parse_state(state_str(s)).ok(), Some(s));
+        }
+    }
+}

@@ -1,0 +1,918 @@
+//! The repository contract, run against both backends: every test below runs once on an SQLite
+//! file and once on Postgres (`GABARITO_TEST_POSTGRES`, default
+//! `postgres://postgres@127.0.0.1:5432/postgres`), each run in its own fresh schema.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use model::SheetCode;
+use model::exam::{Key, KeyAnswer};
+use model::scoring::{AnswerState, ReadAnswer, score_sheet};
+use store::{GradedPage, Resolution, ReviewStatus, ScanStatus, Store, StoreError, results};
+
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    crate::common::run_sqlite(super::$name).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    crate::common::run_postgres(super::$name).await
+                }
+            }
+        )*
+    };
+}
+
+contract!(
+    migrations_are_idempotent,
+    registers_exams_and_sheets,
+    tenant_isolation,
+    same_bytes_are_graded_once,
+    later_scan_of_a_sheet_counts,
+    anonymous_sheets_take_the_student_number_read,
+    failed_recording_leaves_the_scan_to_grade,
+    rescoring_follows_key_annulment_and_weight,
+    review_resolution_rescores_the_sheet,
+    results_and_item_statistics,
+    jobs_are_claimed_once,
+    concurrent_workers_share_nothing,
+);
+
+async fn migrations_are_idempotent(store: Store) {
+    store.migrate().await.expect("second migrate");
+    store.migrate().await.expect("third migrate");
+}
+
+async fn registers_exams_and_sheets(store: Store) {
+    let t = tenant("escola-a");
+    let bundle = bundle(&exam(), &roster(3));
+    let id = store.register_bundle(&t, &bundle).await.expect("register");
+    let stored = store.exam(&t, &id).await.expect("exam").expect("exists");
+    assert_eq!(stored.exam, bundle.exam);
+    assert_eq!(stored.revision, 1);
+    let listed = store.exams(&t).await.expect("exams");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id, id);
+    let sheets = store.sheets(&t, &id).await.expect("sheets");
+    assert_eq!(sheets.len(), 3);
+    let page = &bundle.pages[1];
+    let sheet = store
+        .sheet(&t, &page.sheet_code)
+        .await
+        .expect("sheet")
+        .expect("registered");
+    assert_eq!(sheet.exam_id, id);
+    assert_eq!(sheet.version, "B");
+    assert_eq!(sheet.student_id.as_deref(), Some("002"));
+    assert_eq!(sheet.layout, *page.layout);
+    assert_eq!(sheet.sheet_group, page.sheet_code);
+    assert_eq!(sheet.layout_version, bundle.layout_version);
+    assert!(
+        store
+            .sheet(&t, &SheetCode::random())
+            .await
+            .expect("sheet")
+            .is_none()
+    );
+    // A second bundle of the same exam for another class.
+    let more = bundle_for(&bundle.exam, &[("100", "Zé", "3B")]);
+    store
+        .register_sheets(&t, &id, more.layout_version, &more.pages)
+        .await
+        .expect("more sheets");
+    assert_eq!(store.sheets(&t, &id).await.expect("sheets").len(), 4);
+    assert!(matches!(
+        store.register_sheets(&t, "ex-none", 1, &more.pages).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+async fn tenant_isolation(store: Store) {
+    let a = tenant("escola-a");
+    let b = tenant("escola-b");
+    let objects_dir = tempfile::tempdir().expect("tempdir");
+    let objects = store::LocalObjects::new(objects_dir.path());
+
+    let bundle_a = bundle(&exam(), &roster(2));
+    let exam_a = store.register_bundle(&a, &bundle_a).await.expect("a");
+    let bundle_b = bundle(&exam(), &roster(2));
+    let exam_b = store.register_bundle(&b, &bundle_b).await.expect("b");
+
+    // B grades a sheet with an uncertain mark and queues a job.
+    let bytes = b"the same scanner bytes in two schools".to_vec();
+    let scan_b = store::ingest_scan(&store, &objects, &b, "b.png", &bytes)
+        .await
+        .expect("ingest b");
+    let code_b = bundle_b.pages[0].sheet_code;
+    let mut answers = all_right(&bundle_b.exam, "A");
+    answers[1].state = AnswerState::Uncertain;
+    store
+        .record_grading(&b, scan_b.scan.id, &[page(1, code_b, answers)])
+        .await
+        .expect("grade b");
+    let item_b = store.review_items(&b, None, true).await.expect("review")[0].id;
+    store
+        .enqueue_job(&b, "grade-scan", "{}")
+        .await
+        .expect("job b");
+
+    // The same bytes in A are A's own scan.
+    let scan_a = store::ingest_scan(&store, &objects, &a, "a.png", &bytes)
+        .await
+        .expect("ingest a");
+    assert!(scan_a.new);
+    assert_ne!(scan_a.scan.id, scan_b.scan.id);
+    assert_eq!(scan_a.scan.status, ScanStatus::Received);
+
+    // Nothing of B through A.
+    assert!(store.exam(&a, &exam_b).await.expect("exam").is_none());
+    let exams = store.exams(&a).await.expect("exams");
+    assert_eq!(exams.len(), 1);
+    assert_eq!(exams[0].id, exam_a);
+    assert!(store.sheet(&a, &code_b).await.expect("sheet").is_none());
+    assert!(store.sheets(&a, &exam_b).await.expect("sheets").is_empty());
+    assert!(store.scores(&a, &exam_b).await.expect("scores").is_empty());
+    assert!(matches!(
+        store.results(&a, &exam_b).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(
+        store
+            .scan(&a, scan_b.scan.id)
+            .await
+            .expect("scan")
+            .is_none()
+    );
+    let scans = store.scans(&a).await.expect("scans");
+    assert_eq!(scans.len(), 1);
+    assert_eq!(scans[0].id, scan_a.scan.id);
+    assert_eq!(
+        store
+            .scan_by_hash(&a, &scan_b.scan.content_hash)
+            .await
+            .expect("by hash")
+            .map(|s| s.id),
+        Some(scan_a.scan.id)
+    );
+    assert!(
+        store
+            .review_items(&a, None, false)
+            .await
+            .expect("review")
+            .is_empty()
+    );
+    assert!(
+        store
+            .review_items(&a, Some(&exam_b), false)
+            .await
+            .expect("review")
+            .is_empty()
+    );
+    assert!(store.review_item(&a, item_b).await.expect("item").is_none());
+    assert!(
+        store
+            .pages_of_sheet(&a, &code_b)
+            .await
+            .expect("pages")
+            .is_empty()
+    );
+    assert!(matches!(
+        store
+            .resolve_review(&a, item_b, &Resolution::Choices(vec!["B".into()]))
+            .await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        store.record_grading(&a, scan_b.scan.id, &[]).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        store.annul_question(&a, &exam_b, 1, true).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        store.rescore_exam(&a, &exam_b).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(
+        store
+            .claim_job(&a, "w", Duration::from_secs(60))
+            .await
+            .expect("claim")
+            .is_none()
+    );
+
+    // A scan in A naming B's sheet is not identified as B's sheet.
+    let outcome = store
+        .record_grading(
+            &a,
+            scan_a.scan.id,
+            &[page(1, code_b, all_right(&bundle_b.exam, "A"))],
+        )
+        .await
+        .expect("grade a");
+    let p = &outcome.pages[0];
+    assert!(
+        p.error
+            .as_deref()
+            .is_some_and(|e| e.contains("not registered"))
+    );
+    assert!(p.score.is_none());
+    assert!(store.scores(&a, &exam_a).await.expect("scores").is_empty());
+
+    // And B still sees exactly its own.
+    assert_eq!(store.scores(&b, &exam_b).await.expect("scores").len(), 1);
+    assert_eq!(
+        store
+            .review_items(&b, None, true)
+            .await
+            .expect("review")
+            .len(),
+        1
+    );
+    assert!(
+        store
+            .claim_job(&b, "w", Duration::from_secs(60))
+            .await
+            .expect("claim")
+            .is_some()
+    );
+}
+
+async fn same_bytes_are_graded_once(store: Store) {
+    let t = tenant("escola-a");
+    let objects_dir = tempfile::tempdir().expect("tempdir");
+    let objects = store::LocalObjects::new(objects_dir.path());
+    let bundle = bundle(&exam(), &roster(1));
+    let exam_id = store.register_bundle(&t, &bundle).await.expect("register");
+    let bytes = b"scan of sheet 1".to_vec();
+    let first = store::ingest_scan(&store, &objects, &t, "1.png", &bytes)
+        .await
+        .expect("ingest");
+    assert!(first.new);
+    use store::ObjectStore;
+    assert_eq!(
+        objects
+            .get(&first.scan.object_key)
+            .await
+            .expect("stored first"),
+        bytes
+    );
+    let code = bundle.pages[0].sheet_code;
+    let graded = store
+        .record_grading(
+            &t,
+            first.scan.id,
+            &[page(1, code, all_right(&bundle.exam, "A"))],
+        )
+        .await
+        .expect("grade");
+    assert!(!graded.already_graded);
+    assert_eq!(graded.pages[0].score.as_ref().map(|s| s.score), Some(6.0));
+
+    let again = store::ingest_scan(&store, &objects, &t, "copy-of-1.png", &bytes)
+        .await
+        .expect("ingest again");
+    assert!(!again.new);
+    assert_eq!(again.scan.id, first.scan.id);
+    assert_eq!(again.scan.status, ScanStatus::Graded);
+    assert!(!again.scan.status.needs_grading());
+    assert_eq!(again.scan.file_name, "1.png");
+    let twice = store
+        .record_grading(
+            &t,
+            first.scan.id,
+            &[page(1, code, all_right(&bundle.exam, "A"))],
+        )
+        .await
+        .expect("grade twice");
+    assert!(twice.already_graded);
+    assert_eq!(store.scans(&t).await.expect("scans").len(), 1);
+    assert_eq!(
+        store.pages_of_sheet(&t, &code).await.expect("pages").len(),
+        1
+    );
+    assert_eq!(store.scores(&t, &exam_id).await.expect("scores").len(), 1);
+}
+
+async fn later_scan_of_a_sheet_counts(store: Store) {
+    let t = tenant("escola-a");
+    let bundle = bundle(&exam(), &roster(2));
+    let exam_id = store.register_bundle(&t, &bundle).await.expect("register");
+    let code = bundle.pages[0].sheet_code;
+    let first = receive(&store, &t, b"first image").await;
+    let mut wrong = all_right(&bundle.exam, "A");
+    wrong[0].marked = vec![4];
+    store
+        .record_grading(&t, first, &[page(1, code, wrong)])
+        .await
+        .expect("first");
+    let score = |s: &[store::SheetScore]| s[0].score.score;
+    assert_eq!(
+        score(&store.scores(&t, &exam_id).await.expect("scores")),
+        5.0
+    );
+
+    let second = receive(&store, &t, b"second image of the same sheet").await;
+    let outcome = store
+        .record_grading(&t, second, &[page(1, code, all_right(&bundle.exam, "A"))])
+        .await
+        .expect("second");
+    assert_eq!(outcome.pages[0].score.as_ref().map(|s| s.score), Some(6.0));
+    let scores = store.scores(&t, &exam_id).await.expect("scores");
+    assert_eq!(scores.len(), 1);
+    assert_eq!(score(&scores), 6.0);
+
+    let pages = store.pages_of_sheet(&t, &code).await.expect("pages");
+    assert_eq!(pages.len(), 2, "the earlier scan is kept for audit");
+    assert_eq!(pages[0].scan_id, first);
+    assert!(pages[0].superseded);
+    assert_eq!(pages[1].scan_id, second);
+    assert!(!pages[1].superseded);
+    let results = store.results(&t, &exam_id).await.expect("results");
+    assert_eq!(results.students.len(), 1);
+    assert_eq!(results.students[0].score, 6.0);
+    assert_eq!(store.scans(&t).await.expect("scans").len(), 2);
+}
+
+async fn anonymous_sheets_take_the_student_number_read(store: Store) {
+    let t = tenant("escola-a");
+    let mut bundle = bundle(&exam(), &roster(2));
+    for p in &mut bundle.pages {
+        (p.student_id, p.student_name, p.class) = (None, None, None);
+    }
+    let exam_id = store.register_bundle(&t, &bundle).await.expect("register");
+    let [a, b] = [bundle.pages[0].sheet_code, bundle.pages[1].sheet_code];
+    let first = receive(&store, &t, b"anonymous sheet").await;
+    let outcome = store
+        .record_grading(
+            &t,
+            first,
+            &[GradedPage {
+                student_number: Some("20260042".into()),
+                ..page(1, a, all_right(&bundle.exam, "A"))
+            }],
+        )
+        .await
+        .expect("record");
+    assert_eq!(outcome.pages[0].student_id.as_deref(), Some("20260042"));
+    // A grid that could not be read leaves the sheet without a student, still scored.
+    let second = receive(&store, &t, b"unreadable grid").await;
+    store
+        .record_grading(&t, second, &[page(1, b, all_right(&bundle.exam, "B"))])
+        .await
+        .expect("record");
+    let results = store.results(&t, &exam_id).await.expect("results");
+    let mut students: Vec<(Option<&str>, f64)> = results
+        .students
+        .iter()
+        .map(|s| (s.student_id.as_deref(), s.score))
+        .collect();
+    students.sort_by(|x, y| x.0.cmp(&y.0));
+    assert_eq!(students, [(None, 6.0), (Some("20260042"), 6.0)]);
+
+    // A re-scan whose grid reads another number: the scan that counts names the student.
+    let third = receive(&store, &t, b"anonymous sheet, rescanned").await;
+    store
+        .record_grading(
+            &t,
+            third,
+            &[GradedPage {
+                student_number: Some("20260043".into()),
+                ..page(1, a, all_right(&bundle.exam, "A"))
+            }],
+        )
+        .await
+        .expect("record");
+    let scores = store.scores(&t, &exam_id).await.expect("scores");
+    assert!(
+        scores
+            .iter()
+            .any(|s| s.student_id.as_deref() == Some("20260043")),
+        "{scores:?}"
+    );
+    assert!(
+        scores
+            .iter()
+            .all(|s| s.student_id.as_deref() != Some("20260042"))
+    );
+}
+
+async fn failed_recording_leaves_the_scan_to_grade(store: Store) {
+    let t = tenant("escola-a");
+    let bundle = bundle(&exam(), &roster(1));
+    let exam_id = store.register_bundle(&t, &bundle).await.expect("register");
+    let code = bundle.pages[0].sheet_code;
+    let scan = receive(&store, &t, b"an image").await;
+    let mut bad = all_right(&bundle.exam, "A");
+    bad.push(ReadAnswer {
+        question: 99,
+        marked: vec![0],
+        state: AnswerState::Answered,
+    });
+    // Two pages: the first fine, the second wrong; nothing of either may remain.
+    let err = store
+        .record_grading(
+            &t,
+            scan,
+            &[
+                page(1, code, all_right(&bundle.exam, "A")),
+                page(2, code, bad),
+            ],
+        )
+        .await;
+    assert!(matches!(err, Err(StoreError::Invalid(_))), "{err:?}");
+    let record = store.scan(&t, scan).await.expect("scan").expect("exists");
+    assert_eq!(record.status, ScanStatus::Received);
+    assert!(
+        store
+            .pages_of_sheet(&t, &code)
+            .await
+            .expect("pages")
+            .is_empty()
+    );
+    assert!(store.scores(&t, &exam_id).await.expect("scores").is_empty());
+    let outcome = store
+        .record_grading(&t, scan, &[page(1, code, all_right(&bundle.exam, "A"))])
+        .await
+        .expect("regrade");
+    assert!(!outcome.already_graded);
+    assert_eq!(
+        store.pages_of_sheet(&t, &code).await.expect("pages").len(),
+        1
+    );
+
+    // A file that cannot be graded at all is final, with a review item.
+    let broken = receive(&store, &t, b"not an image").await;
+    assert!(
+        store
+            .record_scan_failure(&t, broken, "unsupported format")
+            .await
+            .expect("fail")
+    );
+    assert!(
+        !store
+            .record_scan_failure(&t, broken, "again")
+            .await
+            .expect("fail")
+    );
+    let record = store.scan(&t, broken).await.expect("scan").expect("exists");
+    assert_eq!(record.status, ScanStatus::Failed);
+    assert_eq!(record.error.as_deref(), Some("unsupported format"));
+    let items = store.review_items(&t, None, true).await.expect("review");
+    assert_eq!(items.len(), 1);
+    assert!(items[0].reason.contains("unsupported format"));
+}
+
+async fn rescoring_follows_key_annulment_and_weight(store: Store) {
+    let t = tenant("escola-a");
+    let bundle = bundle(&exam(), &roster(4));
+    let exam_id = store.register_bundle(&t, &bundle).await.expect("register");
+    // Student i answers question i+1 wrong (choice E), the rest right.
+    for (i, p) in bundle.pages.iter().enumerate() {
+        let mut answers = all_right(&bundle.exam, &p.version);
+        answers[i].marked = vec![4];
+        let scan = receive(&store, &t, format!("scan {i}").as_bytes()).await;
+        store
+            .record_grading(&t, scan, &[page(1, p.sheet_code, answers)])
+            .await
+            .expect("grade");
+    }
+    let expect_scores = |exam: &model::Exam| {
+        bundle
+            .pages
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let mut answers = all_right(&bundle.exam, &p.version);
+                answers[i].marked = vec![4];
+                score_sheet(exam, &p.version, &answers).expect("score")
+            })
+            .collect::<Vec<_>>()
+    };
+    let stored = |scores: Vec<store::SheetScore>| {
+        bundle
+            .pages
+            .iter()
+            .map(|p| {
+                scores
+                    .iter()
+                    .find(|s| s.sheet_group == p.sheet_code.printed())
+                    .map(|s| s.score.clone())
+                    .expect("scored")
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut exam = bundle.exam.clone();
+    assert_eq!(
+        stored(store.scores(&t, &exam_id).await.expect("scores")),
+        expect_scores(&exam)
+    );
+
+    // Key change: question 1 becomes E, so student 0 is now right there and the rest wrong.
+    let report = store
+        .set_key(&t, &exam_id, 1, Key::Same(KeyAnswer::One("E".into())))
+        .await
+        .expect("set key");
+    assert_eq!(report.sheets, 4);
+    assert_eq!(report.revision, 2);
+    exam.questions[0].key = Key::Same(KeyAnswer::One("E".into()));
+    let now = stored(store.scores(&t, &exam_id).await.expect("scores"));
+    assert_eq!(now, expect_scores(&exam));
+    assert_eq!(now[0].score, 6.0);
+    assert_eq!(now[1].score, 4.0);
+
+    // Annulment: question 2 gives everyone its weight.
+    store
+        .annul_question(&t, &exam_id, 2, true)
+        .await
+        .expect("annul");
+    exam.questions[1].annulled = true;
+    let now = stored(store.scores(&t, &exam_id).await.expect("scores"));
+    assert_eq!(now, expect_scores(&exam));
+    assert_eq!(now[1].score, 5.0);
+
+    // Weight: question 3 now counts 3.
+    let report = store
+        .set_weight(&t, &exam_id, 3, 3.0)
+        .await
+        .expect("weight");
+    assert_eq!(report.revision, 4);
+    exam.questions[2].weight = 3.0;
+    let now = stored(store.scores(&t, &exam_id).await.expect("scores"));
+    assert_eq!(now, expect_scores(&exam));
+    assert_eq!(now[0].max_score, 8.0);
+    let scores = store.scores(&t, &exam_id).await.expect("scores");
+    assert!(scores.iter().all(|s| s.exam_revision == 4));
+    assert_eq!(
+        store
+            .exam(&t, &exam_id)
+            .await
+            .expect("exam")
+            .expect("exists")
+            .exam,
+        exam
+    );
+
+    // The whole exam at once, and a change that would break printed sheets.
+    let mut changed = exam.clone();
+    changed.scoring.wrong = -1.0;
+    store
+        .update_exam(&t, &exam_id, &changed)
+        .await
+        .expect("update");
+    let now = stored(store.scores(&t, &exam_id).await.expect("scores"));
+    assert_eq!(now, expect_scores(&changed));
+    let mut broken = changed.clone();
+    broken.questions.pop();
+    assert!(matches!(
+        store.update_exam(&t, &exam_id, &broken).await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        store.annul_question(&t, &exam_id, 9, true).await,
+        Err(StoreError::Invalid(_))
+    ));
+    let report = store.rescore_exam(&t, &exam_id).await.expect("rescore");
+    assert_eq!(report.sheets, 4);
+    assert_eq!(report.revision, 5);
+}
+
+async fn review_resolution_rescores_the_sheet(store: Store) {
+    let t = tenant("escola-a");
+    let bundle = bundle(&exam(), &roster(2));
+    let exam_id = store.register_bundle(&t, &bundle).await.expect("register");
+    let code = bundle.pages[0].sheet_code;
+    let mut answers = all_right(&bundle.exam, "A");
+    answers[1].state = AnswerState::Uncertain;
+    let scan = receive(&store, &t, b"uncertain").await;
+    let mut graded = page(1, code, answers);
+    graded
+        .review
+        .push(model::outcome::ReviewReason::PageTooDark { empty_level: 0.45 });
+    let outcome = store
+        .record_grading(&t, scan, &[graded])
+        .await
+        .expect("grade");
+    let score = outcome.pages[0].score.clone().expect("scored");
+    assert_eq!(score.pending, vec![2]);
+    assert_eq!(score.score, 5.0);
+    assert_eq!(outcome.pages[0].review_items.len(), 2);
+
+    // An unidentified page goes to review too.
+    let lost = receive(&store, &t, b"no qr").await;
+    let outcome = store
+        .record_grading(
+            &t,
+            lost,
+            &[GradedPage {
+                page: 1,
+                sheet_code: None,
+                identified_by: None,
+                answers: Vec::new(),
+                review: Vec::new(),
+                error: None,
+                student_number: None,
+            }],
+        )
+        .await
+        .expect("grade lost");
+    assert_eq!(
+        outcome.pages[0].error.as_deref(),
+        Some("sheet not identified")
+    );
+
+    let items = store
+        .review_items(&t, Some(&exam_id), true)
+        .await
+        .expect("review");
+    assert_eq!(items.len(), 2, "{items:?}");
+    let mark = items
+        .iter()
+        .find(|i| i.question == Some(2))
+        .expect("mark item");
+    assert_eq!(mark.student_id.as_deref(), Some("001"));
+    assert_eq!(mark.sheet_code.as_deref(), Some(code.printed().as_str()));
+    assert_eq!(mark.page, Some(1));
+    let stray = items
+        .iter()
+        .find(|i| i.question.is_none())
+        .expect("page item");
+    assert_eq!(
+        store.review_items(&t, None, true).await.expect("all").len(),
+        3
+    );
+
+    assert!(matches!(
+        store
+            .resolve_review(&t, mark.id, &Resolution::Choices(vec!["Z".into()]))
+            .await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        store
+            .resolve_review(&t, stray.id, &Resolution::Choices(vec!["A".into()]))
+            .await,
+        Err(StoreError::Invalid(_))
+    ));
+    let resolved = store
+        .resolve_review(&t, mark.id, &Resolution::Choices(vec!["b".into()]))
+        .await
+        .expect("resolve");
+    assert_eq!(resolved.item.status, ReviewStatus::Resolved);
+    assert_eq!(resolved.item.resolution.as_deref(), Some("B"));
+    let score = resolved.score.expect("rescored");
+    assert!(score.pending.is_empty());
+    assert_eq!(score.score, 6.0);
+    let stored = store.scores(&t, &exam_id).await.expect("scores");
+    assert_eq!(stored[0].score, score);
+    // The resolution survives a re-scoring of the whole exam.
+    store.rescore_exam(&t, &exam_id).await.expect("rescore");
+    assert_eq!(
+        store.scores(&t, &exam_id).await.expect("scores")[0].score,
+        score
+    );
+
+    let dismissed = store
+        .resolve_review(&t, stray.id, &Resolution::Dismiss)
+        .await
+        .expect("dismiss");
+    assert_eq!(dismissed.item.status, ReviewStatus::Dismissed);
+    assert!(dismissed.score.is_none());
+    assert!(
+        store
+            .review_items(&t, Some(&exam_id), true)
+            .await
+            .expect("review")
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .review_items(&t, Some(&exam_id), false)
+            .await
+            .expect("review")
+            .len(),
+        2
+    );
+
+    // Blank is a resolution too.
+    let mut answers = all_right(&bundle.exam, "B");
+    answers[0].state = AnswerState::Uncertain;
+    let scan = receive(&store, &t, b"second student").await;
+    let outcome = store
+        .record_grading(&t, scan, &[page(1, bundle.pages[1].sheet_code, answers)])
+        .await
+        .expect("grade");
+    let item = outcome.pages[0].review_items[0];
+    let resolved = store
+        .resolve_review(&t, item, &Resolution::Blank)
+        .await
+        .expect("blank");
+    assert_eq!(resolved.score.map(|s| s.score), Some(5.0));
+}
+
+async fn results_and_item_statistics(store: Store) {
+    let t = tenant("escola-a");
+    let bundle = bundle(&exam(), &roster(4));
+    let exam_id = store.register_bundle(&t, &bundle).await.expect("register");
+    // Students 0 and 1 all right; 2 and 3 miss question 1 (choose D) and leave 5 blank.
+    for (i, p) in bundle.pages.iter().enumerate() {
+        let mut answers = all_right(&bundle.exam, &p.version);
+        if i >= 2 {
+            answers[0].marked = vec![3];
+            answers[4] = ReadAnswer {
+                question: 5,
+                marked: Vec::new(),
+                state: AnswerState::Blank,
+            };
+        }
+        let scan = receive(&store, &t, format!("scan {i}").as_bytes()).await;
+        store
+            .record_grading(&t, scan, &[page(1, p.sheet_code, answers)])
+            .await
+            .expect("grade");
+    }
+    let r = store.results(&t, &exam_id).await.expect("results");
+    assert_eq!(r.students.len(), 4);
+    assert_eq!(r.questions, 5);
+    let s0 = r
+        .students
+        .iter()
+        .find(|s| s.student_id.as_deref() == Some("001"))
+        .expect("student 001");
+    assert_eq!(s0.name, "Aluno 1");
+    assert_eq!(s0.class, "3A");
+    assert_eq!((s0.score, s0.max_score), (6.0, 6.0));
+    let s3 = r
+        .students
+        .iter()
+        .find(|s| s.student_id.as_deref() == Some("004"))
+        .expect("student 004");
+    assert_eq!(s3.score, 4.0);
+    assert_eq!(s3.answers[0].marked, vec!["D".to_string()]);
+    assert!(!s3.answers[0].right);
+    let q1 = &r.items[0];
+    assert_eq!(q1.sheets, 4);
+    assert_eq!(q1.right, 2);
+    assert_eq!(q1.difficulty, Some(0.5));
+    assert_eq!(
+        q1.options.iter().map(|o| o.count).collect::<Vec<_>>(),
+        vec![0, 0, 2, 2, 0]
+    );
+    assert!(q1.discrimination.is_some_and(|d| d > 0.5));
+    assert_eq!(r.items[4].blank, 2);
+    assert_eq!(r.items[1].difficulty, Some(1.0));
+
+    let mut csv = Vec::new();
+    results::write_csv(&r, &mut csv).expect("csv");
+    let text = String::from_utf8(csv).expect("utf8");
+    assert!(
+        text.starts_with("student_id,name,class,version,score,max_score,q1,q2,q3,q4,q5\n"),
+        "{text}"
+    );
+    assert!(text.contains("\n001,Aluno 1,3A,A,6,6,"), "{text}");
+    let json = serde_json::to_value(&r).expect("json");
+    assert_eq!(json["students"].as_array().map(Vec::len), Some(4));
+}
+
+async fn jobs_are_claimed_once(store: Store) {
+    let t = tenant("escola-a");
+    let first = store
+        .enqueue_job(&t, "grade-scan", r#"{"scan":1}"#)
+        .await
+        .expect("enqueue");
+    let second = store
+        .enqueue_job(&t, "grade-scan", r#"{"scan":2}"#)
+        .await
+        .expect("enqueue");
+    let lease = Duration::from_secs(600);
+    let a = store
+        .claim_job(&t, "w1", lease)
+        .await
+        .expect("claim")
+        .expect("job");
+    let b = store
+        .claim_job(&t, "w2", lease)
+        .await
+        .expect("claim")
+        .expect("job");
+    assert_eq!((a.id, b.id), (first, second));
+    assert_eq!(a.attempts, 1);
+    assert!(
+        store
+            .claim_job(&t, "w3", lease)
+            .await
+            .expect("claim")
+            .is_none()
+    );
+    store.complete_job(&t, a.id).await.expect("complete");
+    store
+        .fail_job(&t, b.id, "transient", Some(Duration::ZERO))
+        .await
+        .expect("fail");
+    let again = store
+        .claim_job(&t, "w3", lease)
+        .await
+        .expect("claim")
+        .expect("retry");
+    assert_eq!((again.id, again.attempts), (second, 2));
+    store
+        .fail_job(&t, again.id, "permanent", None)
+        .await
+        .expect("fail");
+    assert!(
+        store
+            .claim_job(&t, "w4", lease)
+            .await
+            .expect("claim")
+            .is_none()
+    );
+    // A lease that ran out makes the job claimable again.
+    let third = store.enqueue_job(&t, "k", "{}").await.expect("enqueue");
+    let c = store
+        .claim_job(&t, "w5", Duration::ZERO)
+        .await
+        .expect("claim")
+        .expect("job");
+    assert_eq!(c.id, third);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let c2 = store
+        .claim_job(&t, "w6", lease)
+        .await
+        .expect("claim")
+        .expect("expired lease");
+    assert_eq!((c2.id, c2.attempts), (third, 2));
+    assert!(matches!(
+        store.complete_job(&t, 999_999).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+async fn concurrent_workers_share_nothing(store: Store) {
+    let t = tenant("escola-a");
+    for i in 0..20 {
+        store
+            .enqueue_job(&t, "k", &format!("{{\"i\":{i}}}"))
+            .await
+            .expect("enqueue");
+    }
+    let workers: Vec<_> = (0..4)
+        .map(|w| {
+            let (store, t) = (store.clone(), t.clone());
+            tokio::spawn(async move {
+                let mut mine = Vec::new();
+                while let Some(job) = store
+                    .claim_job(&t, &format!("w{w}"), Duration::from_secs(600))
+                    .await
+                    .expect("claim")
+                {
+                    mine.push(job.id);
+                }
+                mine
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for w in workers {
+        all.extend(w.await.expect("worker"));
+    }
+    all.sort_unstable();
+    let n = all.len();
+    all.dedup();
+    assert_eq!((n, all.len()), (20, 20), "every job claimed exactly once");
+
+    // Two instances recording the same scan at once: one records, the other finds it graded.
+    let bundle = bundle(&exam(), &roster(1));
+    store.register_bundle(&t, &bundle).await.expect("register");
+    let scan = receive(&store, &t, b"raced").await;
+    let code = bundle.pages[0].sheet_code;
+    let racers: Vec<_> = (0..2)
+        .map(|_| {
+            let (store, t, answers) = (store.clone(), t.clone(), all_right(&bundle.exam, "A"));
+            tokio::spawn(async move {
+                store
+                    .record_grading(&t, scan, &[page(1, code, answers)])
+                    .await
+                    .expect("record")
+                    .already_graded
+            })
+        })
+        .collect();
+    let mut recorded = 0;
+    for r in racers {
+        if !r.await.expect("racer") {
+            recorded += 1;
+        }
+    }
+    assert_eq!(recorded, 1);
+    assert_eq!(
+        store.pages_of_sheet(&t, &code).await.expect("pages").len(),
+        1
+    );
+}
