@@ -472,6 +472,234 @@ fn walk_count(dir: &Path) -> usize {
         .sum()
 }
 
+/// `grader grade --json` with the common arguments; (exit code, stdout lines sorted, stderr).
+fn grade_json(work: &Path, db: &Db, extra: &[&str]) -> (Option<i32>, Vec<String>, String) {
+    let mut args = grade_args(db, extra);
+    args.push("--json".into());
+    let out = run(work, "grader", &args);
+    let mut lines: Vec<String> = text(&out.stdout).lines().map(str::to_string).collect();
+    lines.sort();
+    (out.status.code(), lines, text(&out.stderr))
+}
+
+/// Whites out the QR code and the printed id of a scan, where they are printed and where they
+/// would be on a page fed upside down: nothing is left to identify it by.
+fn destroy_identity(scan: &Path, fx: &RenderedFixture) {
+    let layout = &fx.bundle.pages[fx.sheet_pages()[0]].layout;
+    let mut img = image::open(scan).expect("scan decodes").to_luma8();
+    let (w, h) = img.dimensions();
+    let px = |pt: f32| (pt * DPI as f32 / 72.0).round() as i64;
+    let margin = 40.0; // points: more than the simulated skew moves these boxes
+    let boxes = [
+        (
+            layout.qr.x - margin,
+            layout.qr.y - margin,
+            layout.qr.size + 2.0 * margin,
+            layout.qr.size + 2.0 * margin,
+        ),
+        (
+            layout.text_id.x - margin,
+            layout.text_id.y - margin,
+            layout.text_id.width + 2.0 * margin,
+            layout.text_id.height + 2.0 * margin,
+        ),
+    ];
+    for (x, y, bw, bh) in boxes {
+        let (x0, y0, x1, y1) = (px(x), px(y), px(x + bw), px(y + bh));
+        for (ax, ay, bx, by) in [
+            (x0, y0, x1, y1),
+            (
+                i64::from(w) - x1,
+                i64::from(h) - y1,
+                i64::from(w) - x0,
+                i64::from(h) - y0,
+            ),
+        ] {
+            for yy in ay.max(0)..by.min(i64::from(h)) {
+                for xx in ax.max(0)..bx.min(i64::from(w)) {
+                    img.put_pixel(xx as u32, yy as u32, image::Luma([255]));
+                }
+            }
+        }
+    }
+    img.save_with_format(scan, image::ImageFormat::Jpeg)
+        .expect("rewrite scan");
+}
+
+/// Grading a folder twice prints the same outcomes (the second time from the record), with
+/// the same exit code; and a person names an unidentified page with `resolve --sheet`, after
+/// which it is scored from the marks read the first time.
+fn an_unidentified_page_is_named_by_a_person_and_scored(db_of: impl FnOnce(&Path) -> Db) {
+    const SHEETS: usize = 6;
+    let work = tempfile::tempdir().expect("temp dir");
+    let db = db_of(work.path());
+    let fx = render(work.path(), &db, SHEETS);
+    let truths = write_scans(&fx, &work.path().join("scans"), SHEETS, 0x1D_0008);
+    let lost = &truths[2];
+    destroy_identity(&work.path().join("scans").join(&lost.file_name), &fx);
+
+    let (code, first, stderr) = grade_json(work.path(), &db, &["scans"]);
+    assert_eq!(code, Some(1), "one page needs a person: {stderr}");
+    assert_eq!(first.len(), SHEETS, "{first:?}");
+    let (again_code, again, stderr) = grade_json(work.path(), &db, &["scans"]);
+    assert_eq!(again_code, Some(1), "still open on the rerun: {stderr}");
+    assert_eq!(again, first, "the rerun reports the same outcomes");
+
+    let mut args: Vec<String> = vec!["review".into(), "--json".into()];
+    args.extend(db.args());
+    let out = run(work.path(), "grader", &args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let items: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("review item JSON"))
+        .collect();
+    let unidentified: Vec<&serde_json::Value> = items
+        .iter()
+        .filter(|i| {
+            i["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("unidentified"))
+        })
+        .collect();
+    assert_eq!(unidentified.len(), 1, "{items:?}");
+    let item = unidentified[0]["id"].as_i64().expect("item id").to_string();
+
+    let before = results_csv(work.path(), &db, &exam_id(&fx));
+    let student = lost.student_id.clone().expect("roster sheet");
+    assert!(
+        !before.contains_key(&student),
+        "unscored until named: {before:?}"
+    );
+
+    let mut args: Vec<String> = vec![
+        "resolve".into(),
+        item,
+        "--sheet".into(),
+        lost.sheet_code.printed(),
+    ];
+    args.extend(db.args());
+    let out = run(work.path(), "grader", &args);
+    assert!(out.status.success(), "resolve: {}", text(&out.stderr));
+
+    let expected = expected_scores(&fx, &truths);
+    let after = results_csv(work.path(), &db, &exam_id(&fx));
+    assert_eq!(after.len(), SHEETS, "{after:?}");
+    let (score, _) = after[&student];
+    assert!(
+        (score - expected[&student]).abs() < 1e-9,
+        "{student}: {score}, the scan deserves {}",
+        expected[&student]
+    );
+    // Named by a person, the page is settled: a rerun answers from the record, and exits 0.
+    let (code, _, stderr) = grade_json(work.path(), &db, &["scans"]);
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
+/// A scan graded against the wrong bundle is unidentified; run again against the right one it
+/// is graded again (the new outcome replaces the old and closes its review item). Identical
+/// bytes under two names in one run are graded and printed once. `--regrade` grades again
+/// what was graded cleanly.
+fn reruns_grade_again_what_is_still_open(db_of: impl FnOnce(&Path) -> Db) {
+    const SHEETS: usize = 4;
+    let work = tempfile::tempdir().expect("temp dir");
+    let db = db_of(work.path());
+    let fx = render(work.path(), &db, SHEETS);
+    write_scans(&fx, &work.path().join("scans"), SHEETS, 0x2E_0008);
+    // Another exam's bundle: the scans are not its sheets.
+    let other = work.path().join("other");
+    std::fs::create_dir_all(&other).expect("other dir");
+    let out = run(
+        work.path(),
+        "render-service",
+        &[
+            vec![
+                "render".to_string(),
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../examples/simulado-1.json")
+                    .display()
+                    .to_string(),
+                "--copies".into(),
+                "2".into(),
+                "--out".into(),
+                "other/bundle".into(),
+            ],
+            db.args(),
+        ]
+        .concat(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let (code, wrong, stderr) =
+        grade_json(work.path(), &db, &["scans", "--bundle", "other/bundle"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        wrong.iter().all(|l| l.contains("unidentified")),
+        "{wrong:?}"
+    );
+
+    let (code, right, stderr) = grade_json(work.path(), &db, &["scans", "--bundle", "bundle"]);
+    assert_eq!(code, Some(0), "graded again, and right this time: {stderr}");
+    assert_eq!(right.len(), SHEETS);
+    assert!(
+        right.iter().all(|l| !l.contains("unidentified")),
+        "{right:?}"
+    );
+    assert_eq!(results_csv(work.path(), &db, &exam_id(&fx)).len(), SHEETS);
+    let mut args: Vec<String> = vec!["review".into(), "--json".into()];
+    args.extend(db.args());
+    let out = run(work.path(), "grader", &args);
+    assert_eq!(text(&out.stdout).trim(), "", "the old items are closed");
+
+    // The same bytes under two names in one run.
+    let dup = work.path().join("dup");
+    std::fs::create_dir_all(&dup).expect("dup dir");
+    let any = std::fs::read_dir(work.path().join("scans"))
+        .expect("scans")
+        .flatten()
+        .next()
+        .expect("a scan")
+        .path();
+    std::fs::copy(&any, dup.join("a.jpg")).expect("copy");
+    std::fs::copy(&any, dup.join("b.jpg")).expect("copy");
+    let (code, lines, stderr) = grade_json(work.path(), &db, &["dup", "--regrade"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(lines.len(), 1, "graded and printed once: {lines:?}");
+    assert!(stderr.contains("same bytes as"), "{stderr}");
+    assert!(stderr.contains("1 files were graded again"), "{stderr}");
+    assert_eq!(scan_counts(&db), (SHEETS, SHEETS));
+}
+
+/// A file over the size limit is refused on the record, with its reason, like any bad file.
+fn a_file_over_the_size_limit_is_refused_on_the_record(db_of: impl FnOnce(&Path) -> Db) {
+    let work = tempfile::tempdir().expect("temp dir");
+    let db = db_of(work.path());
+    let big = work.path().join("big");
+    std::fs::create_dir_all(&big).expect("dir");
+    let file = std::fs::File::create(big.join("huge.pdf")).expect("create");
+    // Sparse: no disk or time spent on it, but 201 MiB to whoever reads it.
+    file.set_len(201 * 1024 * 1024).expect("set_len");
+    drop(file);
+    let (code, lines, stderr) = grade_json(work.path(), &db, &["big"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("file too large"), "{lines:?}");
+    let scans = db.inspect(async |store, tenant| store.scans(tenant).await.expect("scans"));
+    assert_eq!(scans.len(), 1, "refused, but on the record");
+    assert_eq!(scans[0].status, ScanStatus::Failed);
+    assert!(
+        scans[0]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("too large")),
+        "{:?}",
+        scans[0].error
+    );
+    assert!(
+        walk_count(&work.path().join("gabarito-objects")) == 0,
+        "its bytes are not stored"
+    );
+}
+
 /// Each scenario runs twice: `<scenario>::sqlite` on the default SQLite file of a fresh working
 /// folder, `<scenario>::postgres` in a Postgres database of its own.
 macro_rules! on_both_backends {
@@ -496,4 +724,7 @@ on_both_backends!(
     anonymous_sheets_are_listed_under_the_number_filled_in,
     the_same_100_scans_posted_twice_are_graded_once,
     a_batch_killed_midway_and_run_again_grades_every_scan_exactly_once,
+    an_unidentified_page_is_named_by_a_person_and_scored,
+    reruns_grade_again_what_is_still_open,
+    a_file_over_the_size_limit_is_refused_on_the_record,
 );

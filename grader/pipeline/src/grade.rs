@@ -110,6 +110,15 @@ impl Grader {
         }
     }
 
+    /// Grades the pages of a file one at a time: each page is decoded, graded and handed to
+    /// `sink` before the next one is decoded, so memory does not grow with the page count.
+    /// A file that cannot be decoded at all yields one failed page 1.
+    pub fn grade_each_page(&self, file_name: &str, bytes: &[u8], sink: impl FnMut(GradedPage)) {
+        self.grade_bytes_scanned(file_name, bytes)
+            .into_iter()
+            .for_each(sink);
+    }
+
     /// Like [`Grader::grade_bytes`], keeping each page's scan for annotation.
     pub fn grade_bytes_scanned(&self, file_name: &str, bytes: &[u8]) -> Vec<GradedPage> {
         let pages = match guarded(|| decode::decode(file_name, bytes, &self.limits)) {
@@ -288,6 +297,13 @@ fn empty_report(file: &str, page: u32) -> PageReport {
         review: Vec::new(),
         error: None,
     }
+}
+
+/// The report of a page that could not be graded at all.
+pub fn failed_report(file: &str, page: u32, error: String) -> PageReport {
+    let mut report = empty_report(file, page);
+    report.error = Some(error);
+    report
 }
 
 fn failed(file: &str, page: u32, error: String) -> GradedPage {

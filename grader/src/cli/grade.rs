@@ -1,14 +1,18 @@
 //! `grader grade PATH... --bundle DIR`: grade files and folders, one JSON line per page.
 
+use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use grader::StoreDirectory;
+use grader::grading::{self, Grading, GradingError, ScanOutcome, ScanVerdict};
 use indicatif::{ProgressBar, ProgressStyle};
-use pipeline::{GradedPage, Grader, PageReport};
+use pipeline::{GradedPage, Grader};
 use rayon::prelude::*;
+use store::{LocalObjects, Store, TenantId};
 
 use super::{EXIT_ATTENTION, EXIT_OK};
 
@@ -31,6 +35,13 @@ pub struct GradeArgs {
     /// Worker threads (default: all cores).
     #[arg(long, value_name = "N")]
     jobs: Option<usize>,
+    /// Without --bundle: read the marks of pages whose code cannot be read with this exam's
+    /// layout (by default, with the layout all the school's sheets share, if they share one).
+    #[arg(long, value_name = "EXAM")]
+    exam: Option<String>,
+    /// Grade every file again, even one graded cleanly before (its earlier outcome is replaced).
+    #[arg(long)]
+    regrade: bool,
     /// Folder where every scan is stored (by content hash) before it is graded.
     #[arg(
         long,
@@ -47,15 +58,22 @@ const EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "tif", "tiff", "pdf"];
 
 /// Runs the subcommand; `Err` is a fatal error (exit code 2).
 pub fn run(args: GradeArgs) -> Result<u8> {
-    // Database recording (issue 4): see record.rs.
-    let recorder = super::record::Recorder::open(&args.db, &args.objects)?;
+    let tenant = args.db.tenant()?;
+    let rt = std::sync::Arc::new(store::runtime().context("cannot start the database runtime")?);
+    let store = rt.block_on(args.db.open())?;
+    let objects = LocalObjects::new(&args.objects);
     let directory: Box<dyn pipeline::SheetDirectory> = match &args.bundle {
         Some(path) => {
             let bundle = load_bundle(path)?;
-            recorder.ensure_bundle(&bundle)?;
+            ensure_bundle(&rt, &store, &tenant, &bundle)?;
             Box::new(pipeline::BundleDirectory::new(bundle))
         }
-        None => Box::new(recorder.directory()),
+        None => Box::new(rt.block_on(StoreDirectory::load(
+            std::sync::Arc::clone(&rt),
+            store.clone(),
+            tenant.clone(),
+            args.exam.as_deref(),
+        ))?),
     };
     let limits = pipeline::Limits::default();
     let files = collect_files(&args.paths)?;
@@ -65,7 +83,7 @@ pub fn run(args: GradeArgs) -> Result<u8> {
     if let Some(dir) = &args.annotate {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    let grader = Grader::with_directory(directory);
+    let grader = Grader::with_directory(directory).with_limits(limits);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(args.jobs.unwrap_or(0))
         .build()
@@ -80,54 +98,47 @@ pub fn run(args: GradeArgs) -> Result<u8> {
     } else {
         ProgressBar::hidden()
     };
+    let grading = Grading {
+        store: &store,
+        objects: &objects,
+        tenant: &tenant,
+    };
     let stdout = Mutex::new(std::io::stdout());
     let summary = Mutex::new(Summary::default());
+    // Identical bytes under two names in one run are one scan: graded once, reported once.
+    let seen: Mutex<HashMap<i64, String>> = Mutex::new(HashMap::new());
     pool.install(|| {
         files.par_iter().for_each(|file| {
-            let pages = match recorder.grade(&grader, &limits, file) {
-                Ok(super::record::FileOutcome::Graded(pages)) => pages,
-                Ok(super::record::FileOutcome::AlreadyGraded) => {
-                    if let Ok(mut s) = summary.lock() {
-                        s.already += 1;
-                    }
-                    progress.inc(1);
-                    return;
-                }
+            let name = file.display().to_string();
+            let outcome = grade_one(&rt, &grading, &grader, &limits, file, &name, &args, &seen);
+            progress.inc(1);
+            let outcome = match outcome {
+                Ok(Some(outcome)) => outcome,
+                Ok(None) => return,
                 Err(e) => {
-                    eprintln!("grader: {}: not recorded: {e:#}", file.display());
+                    eprintln!(
+                        "grader: {name}: not recorded: {}",
+                        store::cli::error_line(&e)
+                    );
                     if let Ok(mut s) = summary.lock() {
                         s.unrecorded += 1;
                     }
-                    progress.inc(1);
                     return;
                 }
             };
-            let mut reports = Vec::with_capacity(pages.len());
-            for page in &pages {
-                // A missing picture is the operator's problem, not a reason to review the sheet.
-                if let Some(dir) = &args.annotate
-                    && let Err(e) = write_annotation(dir, file, page)
-                {
-                    eprintln!("grader: {}: annotation not written: {e:#}", file.display());
-                }
-                reports.push(page.report.clone());
-            }
             if args.json
                 && let Ok(out) = stdout.lock()
             {
                 let mut out = out.lock();
-                for r in &reports {
+                for r in &outcome.reports {
                     if let Ok(line) = serde_json::to_string(r) {
                         let _ = writeln!(out, "{line}");
                     }
                 }
             }
             if let Ok(mut s) = summary.lock() {
-                for r in &reports {
-                    s.add(r);
-                }
+                s.add(&outcome);
             }
-            progress.inc(1);
         });
     });
     progress.finish_and_clear();
@@ -136,14 +147,73 @@ pub fn run(args: GradeArgs) -> Result<u8> {
     }
     let summary = summary.into_inner().unwrap_or_default();
     summary.print(files.len());
-    recorder.close();
-    Ok(
-        if summary.review == 0 && summary.errors == 0 && summary.unrecorded == 0 {
-            EXIT_OK
-        } else {
-            EXIT_ATTENTION
-        },
-    )
+    rt.block_on(store.close());
+    Ok(if summary.open == 0 && summary.unrecorded == 0 {
+        EXIT_OK
+    } else {
+        EXIT_ATTENTION
+    })
+}
+
+/// One file through the grading path: `None` when its bytes were already taken in by this run
+/// under another name.
+#[allow(clippy::too_many_arguments)]
+fn grade_one(
+    rt: &store::Runtime,
+    grading: &Grading<'_>,
+    grader: &Grader,
+    limits: &pipeline::Limits,
+    file: &Path,
+    name: &str,
+    args: &GradeArgs,
+    seen: &Mutex<HashMap<i64, String>>,
+) -> Result<Option<ScanOutcome>, GradingError> {
+    let (ingested, bytes) = rt.block_on(grading.ingest_file(file, name, limits, args.regrade))?;
+    if let Ok(mut seen) = seen.lock() {
+        if let Some(first) = seen.get(&ingested.scan_id) {
+            eprintln!("grader: {name}: same bytes as {first}: graded once");
+            return Ok(None);
+        }
+        seen.insert(ingested.scan_id, name.to_string());
+    }
+    if ingested.grade.is_none() {
+        return rt.block_on(grading.stored(&ingested, name)).map(Some);
+    }
+    let Some(bytes) = bytes else {
+        let size = std::fs::metadata(file).map(|m| m.len()).unwrap_or_default();
+        let why = pipeline::decode::DecodeError::FileTooLarge(size, limits.max_file_bytes);
+        return rt.block_on(grading.refuse(&ingested, name, &why)).map(Some);
+    };
+    let pages = grading::grade_pages(grader, name, &bytes, |page| {
+        // A missing picture is the operator's problem, not a reason to review the sheet.
+        if let Some(dir) = &args.annotate
+            && let Err(e) = write_annotation(dir, file, page)
+        {
+            eprintln!("grader: {name}: annotation not written: {e:#}");
+        }
+    });
+    drop(bytes);
+    rt.block_on(grading.record(&ingested, &pages)).map(Some)
+}
+
+/// Registers a bundle rendered without a database (its sheets unknown here), so that its
+/// scans can be recorded. A bundle already registered is left alone.
+fn ensure_bundle(
+    rt: &store::Runtime,
+    store: &Store,
+    tenant: &TenantId,
+    bundle: &model::Bundle,
+) -> Result<()> {
+    let Some(first) = bundle.pages.first() else {
+        return Ok(());
+    };
+    rt.block_on(async {
+        if store.sheet(tenant, &first.sheet_code).await?.is_none() {
+            let id = store.register_bundle(tenant, bundle).await?;
+            eprintln!("grader: registered the bundle's exam as {id}");
+        }
+        anyhow::Ok(())
+    })
 }
 
 fn load_bundle(path: &Path) -> Result<model::Bundle> {
@@ -211,21 +281,35 @@ struct Summary {
     clean: usize,
     review: usize,
     errors: usize,
-    /// Files whose bytes were graded by an earlier run (not graded again).
+    /// Files whose bytes were graded by an earlier run (their stored outcome is reported).
     already: usize,
-    /// Files graded but not recorded (database or storage failure).
+    /// Files graded again, replacing an earlier outcome.
+    regraded: usize,
+    /// Files with something still waiting for a person (also from earlier runs).
+    open: usize,
+    /// Files that could not be recorded (database or storage failure).
     unrecorded: usize,
 }
 
 impl Summary {
-    fn add(&mut self, r: &PageReport) {
-        self.pages += 1;
-        if r.error.is_some() {
-            self.errors += 1;
-        } else if !r.review.is_empty() {
-            self.review += 1;
-        } else {
-            self.clean += 1;
+    fn add(&mut self, outcome: &ScanOutcome) {
+        match outcome.verdict {
+            ScanVerdict::AlreadyGraded => self.already += 1,
+            ScanVerdict::Regraded => self.regraded += 1,
+            ScanVerdict::Graded | ScanVerdict::Refused => {}
+        }
+        if outcome.open {
+            self.open += 1;
+        }
+        for r in &outcome.reports {
+            self.pages += 1;
+            if r.error.is_some() {
+                self.errors += 1;
+            } else if !r.review.is_empty() {
+                self.review += 1;
+            } else {
+                self.clean += 1;
+            }
         }
     }
 
@@ -235,7 +319,22 @@ impl Summary {
             self.pages, self.clean, self.review, self.errors
         );
         if self.already > 0 {
-            eprintln!("grader: {} files were already graded", self.already);
+            eprintln!(
+                "grader: {} files were already graded (their stored outcome is shown)",
+                self.already
+            );
+        }
+        if self.regraded > 0 {
+            eprintln!(
+                "grader: {} files were graded again (their earlier outcome is replaced)",
+                self.regraded
+            );
+        }
+        if self.open > 0 {
+            eprintln!(
+                "grader: {} files have something waiting for a person",
+                self.open
+            );
         }
         if self.unrecorded > 0 {
             eprintln!("grader: {} files could not be recorded", self.unrecorded);

@@ -9,7 +9,6 @@ mod grade;
 // Database commands (issue 4).
 mod db;
 mod migrate;
-mod record;
 mod rescore;
 mod resolve;
 mod results;

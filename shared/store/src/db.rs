@@ -285,6 +285,22 @@ impl Store {
         row.map(sheet_record).transpose()
     }
 
+    /// Every distinct page layout of the tenant's sheets (of one exam's, when given): what the
+    /// grader aligns pages with, and reads the marks of an unidentified page with when all the
+    /// pages of its frame share one layout.
+    pub async fn layouts(&self, tenant: &TenantId, exam_id: Option<&str>) -> R<Vec<PageLayout>> {
+        let rows = with_tx!(self, |tx| read(tx, |mut tx| async move {
+            let r = tx.layouts(tenant.as_str(), exam_id).await;
+            (tx, r)
+        }))?;
+        rows.iter()
+            .map(|json| {
+                serde_json::from_str(json)
+                    .map_err(|e| StoreError::Corrupt(format!("stored layout: {e}")))
+            })
+            .collect()
+    }
+
     /// Every registered page of an exam, in bundle order.
     pub async fn sheets(&self, tenant: &TenantId, exam_id: &str) -> R<Vec<SheetRecord>> {
         let rows = with_tx!(self, |tx| read(tx, |mut tx| async move {
@@ -338,7 +354,67 @@ impl Store {
         scan_id: i64,
         pages: &[GradedPage],
     ) -> R<GradingOutcome> {
-        with_tx!(self, |tx| record_grading(tx, tenant, scan_id, pages))
+        with_tx!(self, |tx| record_grading(
+            tx,
+            tenant,
+            scan_id,
+            pages,
+            Attempt::First
+        ))
+    }
+
+    /// Like [`Store::record_grading`] for a scan graded before: the earlier outcome is replaced
+    /// in the same transaction (its pages and marks deleted, its open review items closed, the
+    /// sheets it counted for re-scored from what remains).
+    pub async fn replace_grading(
+        &self,
+        tenant: &TenantId,
+        scan_id: i64,
+        pages: &[GradedPage],
+    ) -> R<GradingOutcome> {
+        with_tx!(self, |tx| record_grading(
+            tx,
+            tenant,
+            scan_id,
+            pages,
+            Attempt::Again
+        ))
+    }
+
+    /// Like [`Store::record_scan_failure`] for a scan graded before, whose earlier outcome is
+    /// replaced (see [`Store::replace_grading`]).
+    pub async fn replace_with_failure(
+        &self,
+        tenant: &TenantId,
+        scan_id: i64,
+        error: &str,
+    ) -> R<bool> {
+        with_tx!(self, |tx| record_scan_failure(
+            tx,
+            tenant,
+            scan_id,
+            error,
+            Attempt::Again
+        ))
+    }
+
+    /// What is stored of a scan's grading: each page's reported outcome, and what is still open.
+    pub async fn scan_outcome(&self, tenant: &TenantId, scan_id: i64) -> R<StoredOutcome> {
+        with_tx!(self, |tx| read(tx, |mut tx| async move {
+            let r = stored_outcome(&mut tx, tenant.as_str(), scan_id).await;
+            (tx, r)
+        }))
+    }
+
+    /// A person says whose sheet an unidentified page is: the page is recorded under `code`
+    /// (a sheet of the tenant) and its stored marks score that sheet; the item is resolved.
+    pub async fn assign_page(
+        &self,
+        tenant: &TenantId,
+        item_id: i64,
+        code: &SheetCode,
+    ) -> R<ResolveOutcome> {
+        with_tx!(self, |tx| assign_page(tx, tenant, item_id, code))
     }
 
     /// Records that a received scan cannot be graded at all (corrupt file, not an image…), with
@@ -349,7 +425,13 @@ impl Store {
         scan_id: i64,
         error: &str,
     ) -> R<bool> {
-        with_tx!(self, |tx| record_scan_failure(tx, tenant, scan_id, error))
+        with_tx!(self, |tx| record_scan_failure(
+            tx,
+            tenant,
+            scan_id,
+            error,
+            Attempt::First
+        ))
     }
 
     /// Every stored page of a sheet, oldest first: the one that counts and the superseded ones.
@@ -975,15 +1057,19 @@ async fn record_scan_failure<T: Tx>(
     tenant: &TenantId,
     scan_id: i64,
     error: &str,
+    attempt: Attempt,
 ) -> R<bool> {
     let status = tx
         .lock_scan(tenant.as_str(), scan_id)
         .await?
         .ok_or_else(|| not_found("scan", &scan_id.to_string()))?;
-    if !ScanStatus::parse(&status)?.needs_grading() {
-        return Ok(false);
-    }
     let now = now_ms();
+    if !ScanStatus::parse(&status)?.needs_grading() {
+        if attempt == Attempt::First {
+            return Ok(false);
+        }
+        forget_grading(&mut tx, tenant, scan_id, now).await?;
+    }
     tx.set_scan_status(
         tenant.as_str(),
         scan_id,
@@ -1040,24 +1126,204 @@ fn check_answers(exam: &Exam, answers: &[ReadAnswer]) -> R<()> {
     Ok(())
 }
 
+/// Whether a scan is graded for the first time or again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Attempt {
+    /// Only a `received` scan is graded; any other is left alone.
+    First,
+    /// A scan graded before has its earlier outcome replaced.
+    Again,
+}
+
+/// Deletes a scan's earlier outcome (see [`Tx::clear_scan`]) and re-scores the sheets its pages
+/// counted for, from the pages that remain.
+async fn forget_grading<T: Tx>(tx: &mut T, tenant: &TenantId, scan_id: i64, now: i64) -> R<()> {
+    let t = tenant.as_str();
+    let codes = tx.clear_scan(t, scan_id, now).await?;
+    let mut exams: HashMap<String, (Exam, i64)> = HashMap::new();
+    for code in codes {
+        tx.resupersede(t, &code).await?;
+        let Some(sheet) = tx.sheet(t, &code).await? else {
+            continue;
+        };
+        if !exams.contains_key(&sheet.exam_id) {
+            let (json, revision) = tx
+                .exam(t, &sheet.exam_id)
+                .await?
+                .ok_or_else(|| not_found("exam", &sheet.exam_id))?;
+            exams.insert(sheet.exam_id.clone(), (parse_exam(&json)?, revision));
+        }
+        if let Some((exam, revision)) = exams.get(&sheet.exam_id) {
+            let rescored = rescore(
+                tx,
+                tenant,
+                &sheet.exam_id,
+                exam,
+                *revision,
+                Some(&sheet.sheet_group),
+            )
+            .await?;
+            if rescored.is_empty() {
+                tx.delete_score(t, &sheet.sheet_group).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn stored_outcome<T: Tx>(tx: &mut T, tenant: &str, scan_id: i64) -> R<StoredOutcome> {
+    let pages = tx
+        .page_outcomes(tenant, scan_id)
+        .await?
+        .into_iter()
+        .map(|(page, outcome)| (u32::try_from(page).unwrap_or_default(), outcome))
+        .collect();
+    let count = |n: i64| usize::try_from(n).unwrap_or_default();
+    Ok(StoredOutcome {
+        pages,
+        loose_pages: count(tx.loose_pages(tenant, scan_id).await?),
+        open_reviews: count(tx.open_reviews(tenant, scan_id).await?),
+    })
+}
+
+async fn assign_page<T: Tx>(
+    mut tx: T,
+    tenant: &TenantId,
+    item_id: i64,
+    code: &SheetCode,
+) -> R<ResolveOutcome> {
+    let t = tenant.as_str();
+    let item = tx
+        .review_item(t, item_id)
+        .await?
+        .ok_or_else(|| not_found("review item", &item_id.to_string()))?;
+    let page = match item.page_id {
+        Some(id) => tx.loose_page(t, id).await?,
+        None => None,
+    };
+    let Some(page) = page.filter(|p| p.error.is_some() && item.question.is_none()) else {
+        return Err(StoreError::Invalid(format!(
+            "review item {item_id} is not about an unidentified page: it cannot be given a sheet"
+        )));
+    };
+    if item.status != ReviewStatus::Open.as_str() {
+        return Err(StoreError::Invalid(format!(
+            "review item {item_id} is already {}",
+            item.status
+        )));
+    }
+    let printed = code.printed();
+    let sheet = tx
+        .sheet(t, &printed)
+        .await?
+        .ok_or_else(|| not_found("sheet", &printed))?;
+    let (json, revision) = tx
+        .exam(t, &sheet.exam_id)
+        .await?
+        .ok_or_else(|| not_found("exam", &sheet.exam_id))?;
+    let exam = parse_exam(&json)?;
+    let answers = answers_by_group(
+        tx.page_marks(t, page.id)
+            .await?
+            .into_iter()
+            .map(|(question, marked, state)| MarkRow {
+                sheet_group: String::new(),
+                question,
+                marked,
+                state,
+            })
+            .collect(),
+    )?
+    .remove("")
+    .unwrap_or_default();
+    if answers.is_empty() {
+        return Err(StoreError::Invalid(format!(
+            "review item {item_id}: no marks were read on that page (its layout was not known); \
+             grade a new scan of it"
+        )));
+    }
+    check_answers(&exam, &answers)?;
+    let now = now_ms();
+    tx.assign_page(
+        t,
+        page.id,
+        &sheet.code,
+        &sheet.exam_id,
+        IdentifiedBy::Person.as_str(),
+    )
+    .await?;
+    tx.resupersede(t, &sheet.code).await?;
+    let resolution = format!("sheet {}", sheet.code);
+    tx.set_review(
+        t,
+        item_id,
+        ReviewStatus::Resolved.as_str(),
+        Some(&resolution),
+        now,
+    )
+    .await?;
+    // The page now names its exam, and its uncertain marks need a person like any other.
+    for a in answers.iter().filter(|a| a.state == AnswerState::Uncertain) {
+        let reason = format!("question {}: uncertain mark", a.question);
+        tx.insert_review(
+            t,
+            &NewReview {
+                exam_id: Some(&sheet.exam_id),
+                scan_id: page.scan_id,
+                page_id: Some(page.id),
+                sheet_code: Some(&sheet.code),
+                question: Some(i32::try_from(a.question).unwrap_or(i32::MAX)),
+                reason: &reason,
+            },
+            now,
+        )
+        .await?;
+    }
+    let score = rescore(
+        &mut tx,
+        tenant,
+        &sheet.exam_id,
+        &exam,
+        revision,
+        Some(&sheet.sheet_group),
+    )
+    .await?
+    .into_iter()
+    .next()
+    .map(|(_, s)| s);
+    let item = tx
+        .review_item(t, item_id)
+        .await?
+        .ok_or_else(|| not_found("review item", &item_id.to_string()))?;
+    tx.commit().await?;
+    Ok(ResolveOutcome {
+        item: review_item(item)?,
+        score,
+    })
+}
+
 async fn record_grading<T: Tx>(
     mut tx: T,
     tenant: &TenantId,
     scan_id: i64,
     pages: &[GradedPage],
+    attempt: Attempt,
 ) -> R<GradingOutcome> {
     let t = tenant.as_str();
     let status = tx
         .lock_scan(t, scan_id)
         .await?
         .ok_or_else(|| not_found("scan", &scan_id.to_string()))?;
-    if !ScanStatus::parse(&status)?.needs_grading() {
-        return Ok(GradingOutcome {
-            already_graded: true,
-            pages: Vec::new(),
-        });
-    }
     let now = now_ms();
+    if !ScanStatus::parse(&status)?.needs_grading() {
+        if attempt == Attempt::First {
+            return Ok(GradingOutcome {
+                already_graded: true,
+                pages: Vec::new(),
+            });
+        }
+        forget_grading(&mut tx, tenant, scan_id, now).await?;
+    }
     let mut exams: HashMap<String, (Exam, i64)> = HashMap::new();
     let mut touched: BTreeSet<(String, String)> = BTreeSet::new();
     let mut outcomes = Vec::with_capacity(pages.len());
@@ -1104,6 +1370,7 @@ async fn record_grading<T: Tx>(
                     identified_by: page.identified_by.map(IdentifiedBy::as_str),
                     error: error.as_deref(),
                     student_number: page.student_number.as_deref(),
+                    outcome: page.outcome.as_deref(),
                 },
                 now,
             )
@@ -1129,6 +1396,9 @@ async fn record_grading<T: Tx>(
             }
         }
         if let Some(e) = &error {
+            // Marks read on a page nobody could name are kept: a person who says whose page
+            // it is then needs no second scan (see `assign_page`).
+            tx.insert_marks(t, page_id, &page.answers).await?;
             items.push(tx.insert_review(t, &review(&base, None, e), now).await?);
         } else if let Some(s) = &sheet {
             tx.insert_marks(t, page_id, &page.answers).await?;

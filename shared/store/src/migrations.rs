@@ -1,4 +1,4 @@
-//! The migrations of each backend, embedded in the binary (`shared/migrations/{postgres,sqlite}`).
+//! The migrations of each backend, embedded in the binary (`shared/store/migrations/{postgres,sqlite}`).
 //!
 //! Built by hand rather than with `sqlx::migrate!`, which needs sqlx's proc-macro crate (and a
 //! second build of the drivers for the host) only to do what `include_str!` does here. Versions
@@ -26,6 +26,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "layouts",
         include_str!("../migrations/postgres/0003_layouts.sql"),
     ),
+    (
+        5,
+        "outcomes",
+        include_str!("../migrations/postgres/0005_outcomes.sql"),
+    ),
 ];
 
 /// (version, description, SQL) of every SQLite migration, in order. Same versions as Postgres.
@@ -44,6 +49,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         3,
         "layouts",
         include_str!("../migrations/sqlite/0003_layouts.sql"),
+    ),
+    (
+        5,
+        "outcomes",
+        include_str!("../migrations/sqlite/0005_outcomes.sql"),
     ),
 ];
 

@@ -40,6 +40,13 @@ pub trait ObjectStore: Send + Sync {
     /// Stores `bytes` under `key`, replacing any object there. When it returns, the object is
     /// durable.
     fn put<'a>(&'a self, key: &'a str, bytes: &'a [u8]) -> BoxFuture<'a, Result<(), ObjectError>>;
+    /// Stores the file at `path` under `key`, streaming it (a large scanner PDF is never held
+    /// whole in memory to store it).
+    fn put_file<'a>(
+        &'a self,
+        key: &'a str,
+        path: &'a Path,
+    ) -> BoxFuture<'a, Result<(), ObjectError>>;
     /// The bytes under `key`.
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Vec<u8>, ObjectError>>;
     /// Whether an object is stored under `key`.
@@ -48,9 +55,28 @@ pub trait ObjectStore: Send + Sync {
 
 /// Hex SHA-256 of `bytes`: the identity of a scan.
 pub fn content_hash(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
+    hex(&Sha256::digest(bytes))
+}
+
+/// Hex SHA-256 of a file's bytes, read in chunks (see [`content_hash`]).
+pub fn content_hash_of_file(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut chunk = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut chunk)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&chunk[..n]);
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
+fn hex(digest: &[u8]) -> String {
     let mut out = String::with_capacity(64);
-    for b in digest.iter() {
+    for b in digest {
         out.push(char::from(HEX[usize::from(b >> 4)]));
         out.push(char::from(HEX[usize::from(b & 0xf)]));
     }
@@ -119,42 +145,66 @@ fn io(key: &str) -> impl FnOnce(std::io::Error) -> ObjectError + '_ {
     }
 }
 
+impl LocalObjects {
+    /// Writes the object aside with `write`, syncs it, then renames it into place: a crash
+    /// leaves either no object or the whole one.
+    async fn write_aside(
+        &self,
+        key: &str,
+        write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()> + Send + 'static,
+    ) -> Result<(), ObjectError> {
+        let path = self.path(key)?;
+        let dir = path
+            .parent()
+            .ok_or_else(|| ObjectError::Key(key.to_string()))?
+            .to_path_buf();
+        let tmp = dir.join(format!(
+            ".tmp-{:016x}",
+            rand::rng().random_range(0..u64::MAX)
+        ));
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            std::fs::create_dir_all(&dir)?;
+            let mut file = std::fs::File::create(&tmp)?;
+            write(&mut file)?;
+            file.sync_all()?;
+            drop(file);
+            std::fs::rename(&tmp, &path).inspect_err(|_| {
+                let _ = std::fs::remove_file(&tmp);
+            })?;
+            if let Ok(d) = std::fs::File::open(&dir) {
+                let _ = d.sync_all();
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| ObjectError::Io {
+            key: key.to_string(),
+            source: std::io::Error::other(e),
+        })?
+        .map_err(io(key))
+    }
+}
+
 impl ObjectStore for LocalObjects {
     fn put<'a>(&'a self, key: &'a str, bytes: &'a [u8]) -> BoxFuture<'a, Result<(), ObjectError>> {
-        Box::pin(async move {
-            let path = self.path(key)?;
-            let dir = path
-                .parent()
-                .ok_or_else(|| ObjectError::Key(key.to_string()))?
-                .to_path_buf();
-            let tmp = dir.join(format!(
-                ".tmp-{:016x}",
-                rand::rng().random_range(0..u64::MAX)
-            ));
-            let bytes = bytes.to_vec();
-            // Write aside, sync, then rename: a crash leaves either no object or the whole one.
-            tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-                use std::io::Write;
-                std::fs::create_dir_all(&dir)?;
-                let mut file = std::fs::File::create(&tmp)?;
-                file.write_all(&bytes)?;
-                file.sync_all()?;
-                drop(file);
-                std::fs::rename(&tmp, &path).inspect_err(|_| {
-                    let _ = std::fs::remove_file(&tmp);
-                })?;
-                if let Ok(d) = std::fs::File::open(&dir) {
-                    let _ = d.sync_all();
-                }
-                Ok(())
-            })
-            .await
-            .map_err(|e| ObjectError::Io {
-                key: key.to_string(),
-                source: std::io::Error::other(e),
-            })?
-            .map_err(io(key))
-        })
+        // The blocking writer needs its own copy; uploads through here are request-sized (large
+        // files go through `put_file`).
+        let bytes = bytes.to_vec();
+        Box::pin(self.write_aside(key, move |file| {
+            use std::io::Write;
+            file.write_all(&bytes)
+        }))
+    }
+
+    fn put_file<'a>(
+        &'a self,
+        key: &'a str,
+        path: &'a Path,
+    ) -> BoxFuture<'a, Result<(), ObjectError>> {
+        let source = path.to_path_buf();
+        Box::pin(self.write_aside(key, move |file| {
+            std::io::copy(&mut std::fs::File::open(&source)?, file).map(drop)
+        }))
     }
 
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Vec<u8>, ObjectError>> {

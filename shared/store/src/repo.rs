@@ -59,6 +59,17 @@ pub(crate) struct PageRow<'a> {
     pub identified_by: Option<&'a str>,
     pub error: Option<&'a str>,
     pub student_number: Option<&'a str>,
+    /// The grader's report of the page (JSON), answered again when the same bytes come back.
+    pub outcome: Option<&'a str>,
+}
+
+/// What a page needs to be given to a sheet by a person.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct LoosePage {
+    pub id: i64,
+    pub scan_id: i64,
+    pub sheet_code: Option<String>,
+    pub error: Option<String>,
 }
 
 /// A review item about to be stored.
@@ -211,6 +222,12 @@ pub(crate) trait Tx: Send + Sized {
         tenant: &str,
         exam_id: &str,
     ) -> impl Future<Output = R<Vec<SheetRow>>> + Send;
+    /// Every distinct page layout (JSON) of the tenant's sheets, or of one exam's.
+    fn layouts(
+        &mut self,
+        tenant: &str,
+        exam_id: Option<&str>,
+    ) -> impl Future<Output = R<Vec<String>>> + Send;
     fn students_of_exam(
         &mut self,
         tenant: &str,
@@ -257,6 +274,46 @@ pub(crate) trait Tx: Send + Sized {
         page_id: i64,
         answers: &[ReadAnswer],
     ) -> impl Future<Output = R<()>> + Send;
+    /// Forgets how a scan was graded, to grade it again: its review items are closed (kept, no
+    /// longer pointing at a page) and its pages and marks deleted. Returns the sheet codes the
+    /// deleted pages counted for.
+    fn clear_scan(
+        &mut self,
+        tenant: &str,
+        scan_id: i64,
+        now: i64,
+    ) -> impl Future<Output = R<Vec<String>>> + Send;
+    /// (page, outcome JSON) of every page of a scan, in page order.
+    fn page_outcomes(
+        &mut self,
+        tenant: &str,
+        scan_id: i64,
+    ) -> impl Future<Output = R<Vec<(i32, Option<String>)>>> + Send;
+    /// Pages of the scan that count for nothing (unidentified, unregistered, failed).
+    fn loose_pages(&mut self, tenant: &str, scan_id: i64) -> impl Future<Output = R<i64>> + Send;
+    /// Open review items of the scan.
+    fn open_reviews(&mut self, tenant: &str, scan_id: i64) -> impl Future<Output = R<i64>> + Send;
+    fn loose_page(
+        &mut self,
+        tenant: &str,
+        page_id: i64,
+    ) -> impl Future<Output = R<Option<LoosePage>>> + Send;
+    /// Gives a page to a sheet (a person said whose it is).
+    fn assign_page(
+        &mut self,
+        tenant: &str,
+        page_id: i64,
+        code: &str,
+        exam_id: &str,
+        identified_by: &str,
+    ) -> impl Future<Output = R<()>> + Send;
+    /// The marks read on one page: (question, marked, state).
+    fn page_marks(
+        &mut self,
+        tenant: &str,
+        page_id: i64,
+    ) -> impl Future<Output = R<Vec<(i32, String, String)>>> + Send;
+    fn delete_score(&mut self, tenant: &str, group: &str) -> impl Future<Output = R<()>> + Send;
     /// Makes the latest identified page of `code` the one that counts.
     fn resupersede(&mut self, tenant: &str, code: &str) -> impl Future<Output = R<()>> + Send;
     fn pages_of_sheet(
@@ -867,8 +924,8 @@ macro_rules! impl_tx {
             async fn insert_page(&mut self, tenant: &str, page: &PageRow<'_>, now: i64) -> R<i64> {
                 let row = sqlx::query(
                     "INSERT INTO scan_pages (tenant_id, scan_id, page, sheet_code, exam_id, identified_by, \
-                     error, superseded, graded_at, student_number) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, FALSE, $8, $9) RETURNING id",
+                     error, superseded, graded_at, student_number, outcome) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, FALSE, $8, $9, $10) RETURNING id",
                 )
                 .bind(tenant)
                 .bind(page.scan_id)
@@ -879,6 +936,7 @@ macro_rules! impl_tx {
                 .bind(page.error)
                 .bind(now)
                 .bind(page.student_number)
+                .bind(page.outcome)
                 .fetch_one(&mut **self)
                 .await?;
                 Ok(sqlx::Row::try_get(&row, "id")?)
@@ -911,6 +969,188 @@ macro_rules! impl_tx {
                     }
                     b.build().execute(&mut **self).await?;
                 }
+                Ok(())
+            }
+
+            async fn layouts(&mut self, tenant: &str, exam_id: Option<&str>) -> R<Vec<String>> {
+                let rows = sqlx::query(
+                    "SELECT DISTINCT COALESCE(l.layout_json, s.layout_json) AS layout_json \
+                     FROM sheets s LEFT JOIN layouts l ON l.tenant_id = s.tenant_id AND l.id = s.layout_id \
+                     WHERE s.tenant_id = $1 AND ($2 IS NULL OR s.exam_id = $2)",
+                )
+                .bind(tenant)
+                .bind(exam_id)
+                .fetch_all(&mut **self)
+                .await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    out.push(sqlx::Row::try_get(row, "layout_json")?);
+                }
+                Ok(out)
+            }
+
+            async fn clear_scan(&mut self, tenant: &str, scan_id: i64, now: i64) -> R<Vec<String>> {
+                let rows = sqlx::query(
+                    "SELECT DISTINCT sheet_code FROM scan_pages \
+                     WHERE tenant_id = $1 AND scan_id = $2 AND sheet_code IS NOT NULL",
+                )
+                .bind(tenant)
+                .bind(scan_id)
+                .fetch_all(&mut **self)
+                .await?;
+                let mut codes = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    codes.push(sqlx::Row::try_get(row, "sheet_code")?);
+                }
+                // SET expressions see the row as it was, so `status` is the old one throughout.
+                sqlx::query(
+                    "UPDATE review_items SET page_id = NULL, \
+                     resolution = CASE WHEN status = 'open' THEN 'replaced: the scan was graded again' \
+                     ELSE resolution END, \
+                     resolved_at = CASE WHEN status = 'open' THEN $3 ELSE resolved_at END, \
+                     status = CASE WHEN status = 'open' THEN 'dismissed' ELSE status END \
+                     WHERE tenant_id = $1 AND scan_id = $2",
+                )
+                .bind(tenant)
+                .bind(scan_id)
+                .bind(now)
+                .execute(&mut **self)
+                .await?;
+                sqlx::query(
+                    "DELETE FROM marks WHERE tenant_id = $1 AND page_id IN \
+                     (SELECT id FROM scan_pages WHERE tenant_id = $1 AND scan_id = $2)",
+                )
+                .bind(tenant)
+                .bind(scan_id)
+                .execute(&mut **self)
+                .await?;
+                sqlx::query("DELETE FROM scan_pages WHERE tenant_id = $1 AND scan_id = $2")
+                    .bind(tenant)
+                    .bind(scan_id)
+                    .execute(&mut **self)
+                    .await?;
+                Ok(codes)
+            }
+
+            async fn page_outcomes(
+                &mut self,
+                tenant: &str,
+                scan_id: i64,
+            ) -> R<Vec<(i32, Option<String>)>> {
+                let rows = sqlx::query(
+                    "SELECT page, outcome FROM scan_pages WHERE tenant_id = $1 AND scan_id = $2 \
+                     ORDER BY page",
+                )
+                .bind(tenant)
+                .bind(scan_id)
+                .fetch_all(&mut **self)
+                .await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    out.push((
+                        sqlx::Row::try_get(row, "page")?,
+                        sqlx::Row::try_get(row, "outcome")?,
+                    ));
+                }
+                Ok(out)
+            }
+
+            async fn loose_pages(&mut self, tenant: &str, scan_id: i64) -> R<i64> {
+                let row = sqlx::query(
+                    "SELECT COUNT(*) AS n FROM scan_pages \
+                     WHERE tenant_id = $1 AND scan_id = $2 AND error IS NOT NULL",
+                )
+                .bind(tenant)
+                .bind(scan_id)
+                .fetch_one(&mut **self)
+                .await?;
+                Ok(sqlx::Row::try_get(&row, "n")?)
+            }
+
+            async fn open_reviews(&mut self, tenant: &str, scan_id: i64) -> R<i64> {
+                let row = sqlx::query(
+                    "SELECT COUNT(*) AS n FROM review_items \
+                     WHERE tenant_id = $1 AND scan_id = $2 AND status = 'open'",
+                )
+                .bind(tenant)
+                .bind(scan_id)
+                .fetch_one(&mut **self)
+                .await?;
+                Ok(sqlx::Row::try_get(&row, "n")?)
+            }
+
+            async fn loose_page(&mut self, tenant: &str, page_id: i64) -> R<Option<LoosePage>> {
+                let row = sqlx::query(
+                    "SELECT id, scan_id, sheet_code, error FROM scan_pages \
+                     WHERE tenant_id = $1 AND id = $2",
+                )
+                .bind(tenant)
+                .bind(page_id)
+                .fetch_optional(&mut **self)
+                .await?;
+                Ok(match row {
+                    Some(row) => Some(LoosePage {
+                        id: sqlx::Row::try_get(&row, "id")?,
+                        scan_id: sqlx::Row::try_get(&row, "scan_id")?,
+                        sheet_code: sqlx::Row::try_get(&row, "sheet_code")?,
+                        error: sqlx::Row::try_get(&row, "error")?,
+                    }),
+                    None => None,
+                })
+            }
+
+            async fn assign_page(
+                &mut self,
+                tenant: &str,
+                page_id: i64,
+                code: &str,
+                exam_id: &str,
+                identified_by: &str,
+            ) -> R<()> {
+                sqlx::query(
+                    "UPDATE scan_pages SET sheet_code = $3, exam_id = $4, identified_by = $5, \
+                     error = NULL WHERE tenant_id = $1 AND id = $2",
+                )
+                .bind(tenant)
+                .bind(page_id)
+                .bind(code)
+                .bind(exam_id)
+                .bind(identified_by)
+                .execute(&mut **self)
+                .await?;
+                Ok(())
+            }
+
+            async fn page_marks(
+                &mut self,
+                tenant: &str,
+                page_id: i64,
+            ) -> R<Vec<(i32, String, String)>> {
+                let rows = sqlx::query(
+                    "SELECT question, marked, state FROM marks \
+                     WHERE tenant_id = $1 AND page_id = $2 ORDER BY question",
+                )
+                .bind(tenant)
+                .bind(page_id)
+                .fetch_all(&mut **self)
+                .await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    out.push((
+                        sqlx::Row::try_get(row, "question")?,
+                        sqlx::Row::try_get(row, "marked")?,
+                        sqlx::Row::try_get(row, "state")?,
+                    ));
+                }
+                Ok(out)
+            }
+
+            async fn delete_score(&mut self, tenant: &str, group: &str) -> R<()> {
+                sqlx::query("DELETE FROM scores WHERE tenant_id = $1 AND sheet_group = $2")
+                    .bind(tenant)
+                    .bind(group)
+                    .execute(&mut **self)
+                    .await?;
                 Ok(())
             }
 

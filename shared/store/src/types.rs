@@ -236,6 +236,20 @@ pub struct GradedPage {
     /// The student number read from the grid of an anonymous sheet, when it was clear: the
     /// sheet's student if it was printed for none.
     pub student_number: Option<String>,
+    /// The grader's report of the page as printed (JSON), answered again when the same bytes
+    /// come back ([`crate::Store::scan_outcome`]).
+    pub outcome: Option<String>,
+}
+
+/// What is stored of a scan's grading.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredOutcome {
+    /// (page, the grader's report as recorded) of every page, in page order.
+    pub pages: Vec<(u32, Option<String>)>,
+    /// Pages that count for nothing (unidentified, unregistered, failed).
+    pub loose_pages: usize,
+    /// Review items of the scan still waiting for a person.
+    pub open_reviews: usize,
 }
 
 /// What recording one page produced.

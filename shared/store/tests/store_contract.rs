@@ -356,6 +356,7 @@ async fn anonymous_sheets_take_the_student_number_read(store: Store) {
             first,
             &[GradedPage {
                 student_number: Some("20260042".into()),
+                outcome: None,
                 ..page(1, a, all_right(&bundle.exam, "A"))
             }],
         )
@@ -385,6 +386,7 @@ async fn anonymous_sheets_take_the_student_number_read(store: Store) {
             third,
             &[GradedPage {
                 student_number: Some("20260043".into()),
+                outcome: None,
                 ..page(1, a, all_right(&bundle.exam, "A"))
             }],
         )
@@ -619,6 +621,7 @@ async fn review_resolution_rescores_the_sheet(store: Store) {
                 review: Vec::new(),
                 error: None,
                 student_number: None,
+                outcome: None,
             }],
         )
         .await

@@ -198,6 +198,7 @@ pub fn page(page: u32, code: SheetCode, answers: Vec<ReadAnswer>) -> GradedPage 
         review: Vec::new(),
         error: None,
         student_number: None,
+        outcome: None,
     }
 }
 

@@ -1,0 +1,108 @@
+//! Sheet look-up in the database, for the pipeline's [`SheetDirectory`].
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use model::layout::PageLayout;
+use model::{Exam, SheetCode};
+use pipeline::{PageFrame, SheetDirectory, SheetInfo};
+use store::{Store, StoreError, TenantId};
+use tokio::runtime::Runtime;
+
+/// The tenant's sheets, as the database knows them. The pipeline calls it from its worker
+/// threads (never from the runtime's own), so blocking on the runtime here is fine. It holds
+/// the runtime itself, not a handle: a current-thread runtime drives its I/O only through
+/// `Runtime::block_on`.
+pub struct StoreDirectory {
+    rt: Arc<Runtime>,
+    store: Store,
+    tenant: TenantId,
+    exams: Mutex<HashMap<String, Arc<Exam>>>,
+    frames: Vec<PageFrame>,
+    /// Per frame (same order), the layout every page with that frame shares, if one.
+    shared: Vec<Option<Arc<PageLayout>>>,
+}
+
+impl StoreDirectory {
+    /// Loads the page layouts of the tenant's sheets (of one exam's when `exam` is given): the
+    /// frames pages are aligned with, and the layout an unidentified page's marks are read with
+    /// when every page of its frame shares one.
+    pub async fn load(
+        rt: Arc<Runtime>,
+        store: Store,
+        tenant: TenantId,
+        exam: Option<&str>,
+    ) -> Result<Self, StoreError> {
+        let layouts = store.layouts(&tenant, exam).await?;
+        let mut frames: Vec<PageFrame> = Vec::new();
+        let mut shared: Vec<Option<Arc<PageLayout>>> = Vec::new();
+        for layout in layouts {
+            let frame = PageFrame::of(&layout);
+            match frames.iter().position(|f| *f == frame) {
+                // Two layouts share this frame: an unidentified page's bubbles are unknown.
+                Some(i) => shared[i] = None,
+                None => {
+                    frames.push(frame);
+                    shared.push(Some(Arc::new(layout)));
+                }
+            }
+        }
+        Ok(Self {
+            rt,
+            store,
+            tenant,
+            exams: Mutex::new(HashMap::new()),
+            frames,
+            shared,
+        })
+    }
+
+    fn exam(&self, exam_id: &str) -> Option<Arc<Exam>> {
+        if let Some(exam) = self.exams.lock().ok()?.get(exam_id) {
+            return Some(Arc::clone(exam));
+        }
+        let stored = self
+            .rt
+            .block_on(self.store.exam(&self.tenant, exam_id))
+            .ok()??;
+        let exam = Arc::new(stored.exam);
+        self.exams
+            .lock()
+            .ok()?
+            .insert(exam_id.to_string(), Arc::clone(&exam));
+        Some(exam)
+    }
+}
+
+impl SheetDirectory for StoreDirectory {
+    fn lookup(&self, code: &SheetCode) -> Option<SheetInfo> {
+        let sheet = match self.rt.block_on(self.store.sheet(&self.tenant, code)) {
+            Ok(sheet) => sheet?,
+            Err(e) => {
+                eprintln!("grader: sheet look-up failed: {e}");
+                return None;
+            }
+        };
+        Some(SheetInfo {
+            code: sheet.code,
+            exam: self.exam(&sheet.exam_id)?,
+            version: sheet.version,
+            student_id: sheet.student_id,
+            sheet_page: sheet.sheet_page,
+            layout: Arc::new(sheet.layout),
+        })
+    }
+
+    fn frames(&self) -> Vec<PageFrame> {
+        if self.frames.is_empty() {
+            pipeline::directory::standard_frames()
+        } else {
+            self.frames.clone()
+        }
+    }
+
+    fn shared_layout(&self, frame: &PageFrame) -> Option<Arc<PageLayout>> {
+        let i = self.frames.iter().position(|f| f == frame)?;
+        self.shared.get(i)?.clone()
+    }
+}
