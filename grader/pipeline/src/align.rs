@@ -26,14 +26,10 @@ pub struct Alignment {
     /// Centres of the corner marks in image pixels, in layout order (top-left, top-right,
     /// bottom-right, bottom-left of the page as printed).
     pub marks: [(f32, f32); 4],
-    /// Rotation of the page in the image, degrees clockwise: 0, 90, 180 or 270.
-    pub rotation: u16,
     /// The most likely frame (index into the frames given to [`align`]).
     pub frame: usize,
     /// Layout → pixels for that frame.
     pub homography: Homography,
-    /// How clearly one mark is hollow and the others solid (0 = no idea, 1 = textbook).
-    pub hollow_confidence: f32,
     /// Reasons to have a person look (e.g. the hollow mark was unclear).
     pub doubts: Vec<ReviewReason>,
 }
@@ -63,7 +59,7 @@ pub fn align(image: &GrayImage, frames: &[PageFrame]) -> Result<Alignment, Align
         )));
     }
     // Pixels per point if the image is the page (scans): the long side is the page height.
-    let scale = w.max(h) / first.height.max(first.width);
+    let scale = w.max(h) / first.paper.height.max(first.paper.width);
     let mark_px = first.corner_marks[0].size * scale;
     let region = (w.min(h) * 0.3).round() as u32;
     let corners = [
@@ -111,7 +107,6 @@ pub fn align(image: &GrayImage, frames: &[PageFrame]) -> Result<Alignment, Align
     let mut order: Vec<usize> = (0..4).collect();
     order.sort_by(|&a, &b| found[b].hollowness.total_cmp(&found[a].hollowness));
     let (top, second) = (found[order[0]].hollowness, found[order[1]].hollowness);
-    let hollow_confidence = ((top - second) / 0.4).clamp(0.0, 1.0);
     if top < 0.35 || top - second < 0.15 {
         doubts.push(ReviewReason::OrientationUnclear { top, second });
     }
@@ -120,7 +115,6 @@ pub fn align(image: &GrayImage, frames: &[PageFrame]) -> Result<Alignment, Align
         let b = found[(k + j) % 4];
         (b.x, b.y)
     });
-    let rotation = (k as u16) * 90;
     let (frame, ratio_error) = best_frame(&marks, frames);
     if ratio_error > 0.12 {
         return Err(AlignError::NoMarks(format!(
@@ -132,10 +126,8 @@ pub fn align(image: &GrayImage, frames: &[PageFrame]) -> Result<Alignment, Align
         .ok_or_else(|| AlignError::NoMarks("corner marks are degenerate".into()))?;
     Ok(Alignment {
         marks,
-        rotation,
         frame,
         homography,
-        hollow_confidence,
         doubts,
     })
 }

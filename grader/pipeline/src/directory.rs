@@ -4,8 +4,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use model::layout::{CornerMark, PageLayout, QrPlacement, Rect};
-use model::{Bundle, Exam, Paper, SheetCode, SheetShape};
+pub use model::layout::PageFrame;
+use model::layout::PageLayout;
+use model::{Bundle, Exam, Paper, SheetCode};
 
 /// Everything the grader needs to know about one identified page.
 #[derive(Debug, Clone)]
@@ -45,53 +46,11 @@ pub trait SheetDirectory: Send + Sync {
     }
 }
 
-/// The part of a page's geometry that does not depend on the questions: what the grader needs
-/// to align a page and find its identity before it knows which sheet it is.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct PageFrame {
-    /// Page width in points.
-    pub width: f32,
-    /// Page height in points.
-    pub height: f32,
-    /// Registration marks: top-left (hollow), top-right, bottom-right, bottom-left.
-    pub corner_marks: [CornerMark; 4],
-    /// The QR code.
-    pub qr: QrPlacement,
-    /// The printed text id.
-    pub text_id: Rect,
-}
-
-impl PageFrame {
-    /// The frame of a laid-out page.
-    pub fn of(layout: &PageLayout) -> Self {
-        Self {
-            width: layout.paper.width,
-            height: layout.paper.height,
-            corner_marks: layout.corner_marks,
-            qr: layout.qr,
-            text_id: layout.text_id,
-        }
-    }
-
-    /// Centres of the corner marks, in layout order.
-    pub fn mark_centres(&self) -> [(f32, f32); 4] {
-        self.corner_marks.map(|m| m.center())
-    }
-}
-
-/// The frames of the current layout for A4 and US Letter.
+/// The frames of A4 and US Letter pages, as the layout draws them.
 pub fn standard_frames() -> Vec<PageFrame> {
     [Paper::A4, Paper::Letter]
         .into_iter()
-        .filter_map(|paper| {
-            let shape = SheetShape {
-                paper,
-                language: model::Language::PtBr,
-                choices: vec![model::exam::Choices::Count(5)],
-                student_number_digits: None,
-            };
-            model::layout_sheet(&shape).first().map(PageFrame::of)
-        })
+        .map(model::layout::page_frame)
         .collect()
 }
 

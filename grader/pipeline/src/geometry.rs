@@ -8,13 +8,6 @@ pub struct Homography {
 }
 
 impl Homography {
-    /// The identity scaled by `s` (layout points → pixels at `s` pixels per point).
-    pub fn scale(s: f64) -> Self {
-        Self {
-            h: [s, 0.0, 0.0, 0.0, s, 0.0, 0.0, 0.0, 1.0],
-        }
-    }
-
     /// The transform taking each `from[i]` to `to[i]` (direct linear transform on four point
     /// pairs: an 8×8 linear system). `None` when the points are degenerate (three collinear).
     pub fn from_points(from: &[(f64, f64); 4], to: &[(f64, f64); 4]) -> Option<Self> {
@@ -60,22 +53,6 @@ impl Homography {
         let (jx, jy) = ((bx - ax) / (2.0 * d), (by - ay) / (2.0 * d));
         let (kx, ky) = ((ex - cx) / (2.0 * d), (ey - cy) / (2.0 * d));
         (jx * ky - jy * kx).abs().sqrt()
-    }
-
-    /// The composition `other ∘ self` (first self, then other).
-    pub fn then(&self, other: &Homography) -> Homography {
-        let a = &other.h;
-        let b = &self.h;
-        let mut h = [0.0; 9];
-        for r in 0..3 {
-            for c in 0..3 {
-                h[r * 3 + c] = (0..3).map(|k| a[r * 3 + k] * b[k * 3 + c]).sum();
-            }
-        }
-        let n = if h[8].abs() > 1e-12 { h[8] } else { 1.0 };
-        Homography {
-            h: h.map(|v| v / n),
-        }
     }
 }
 

@@ -1,7 +1,6 @@
 //! Grading one file: decode its pages, then align, identify, read and score each page.
 //! Every failure ends up in the page's report; nothing here panics on bad input.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -14,6 +13,7 @@ use crate::align::{self, Alignment};
 use crate::decode::{self, Limits};
 use crate::directory::{BundleDirectory, PageFrame, SheetDirectory, SheetInfo};
 use crate::geometry::Homography;
+use crate::guard::guarded;
 use crate::identify::{self, TextIdReader};
 use crate::marks::{self, MarkReading};
 use crate::report::{AnswerReport, PageReport, ReviewReason};
@@ -110,29 +110,40 @@ impl Grader {
         }
     }
 
+    /// Like [`Grader::grade_bytes`], keeping each page's scan for annotation. Every page is held
+    /// at once: a multi-page PDF is better graded with [`Grader::grade_each_page`].
+    pub fn grade_bytes_scanned(&self, file_name: &str, bytes: &[u8]) -> Vec<GradedPage> {
+        let mut pages = Vec::new();
+        self.grade_each_page(file_name, bytes, |page| pages.push(page));
+        pages
+    }
+
     /// Grades the pages of a file one at a time: each page is decoded, graded and handed to
     /// `sink` before the next one is decoded, so memory does not grow with the page count.
     /// A file that cannot be decoded at all yields one failed page 1.
-    pub fn grade_each_page(&self, file_name: &str, bytes: &[u8], sink: impl FnMut(GradedPage)) {
-        self.grade_bytes_scanned(file_name, bytes)
-            .into_iter()
-            .for_each(sink);
-    }
-
-    /// Like [`Grader::grade_bytes`], keeping each page's scan for annotation.
-    pub fn grade_bytes_scanned(&self, file_name: &str, bytes: &[u8]) -> Vec<GradedPage> {
-        let pages = match guarded(|| decode::decode(file_name, bytes, &self.limits)) {
+    pub fn grade_each_page(&self, file_name: &str, bytes: &[u8], mut sink: impl FnMut(GradedPage)) {
+        let mut pages = match guarded(|| decode::pages(bytes, &self.limits)) {
             Ok(Ok(pages)) => pages,
-            Ok(Err(e)) => return vec![failed(file_name, 1, e.to_string())],
-            Err(()) => return vec![failed(file_name, 1, "decoder crashed".into())],
+            Ok(Err(e)) => return sink(failed(file_name, 1, e.to_string())),
+            Err(()) => return sink(failed(file_name, 1, "decoder crashed".into())),
         };
-        pages
-            .into_iter()
-            .map(|p| match p.image {
-                Ok(image) => self.grade_image(file_name, p.page, image),
-                Err(e) => failed(file_name, p.page, e.to_string()),
-            })
-            .collect()
+        let mut next_page = 1;
+        loop {
+            // Each page's decoding is guarded within; this catches what is left (the page tree).
+            let page = match guarded(|| pages.next()) {
+                Ok(Some(page)) => page,
+                Ok(None) => break,
+                Err(()) => {
+                    sink(failed(file_name, next_page, "decoder crashed".into()));
+                    break;
+                }
+            };
+            next_page = page.page.saturating_add(1);
+            sink(match page.image {
+                Ok(image) => self.grade_image(file_name, page.page, image),
+                Err(e) => failed(file_name, page.page, e.to_string()),
+            });
+        }
     }
 
     /// Grades one decoded page (grayscale, any resolution from ~100 dpi up).
@@ -276,11 +287,6 @@ fn note_reading(report: &mut PageReport, reading: &MarkReading) {
             }
         }
     }
-}
-
-/// Runs `f`, turning a panic (a decoder bug on hostile input) into `Err`.
-pub(crate) fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, ()> {
-    catch_unwind(AssertUnwindSafe(f)).map_err(|_| ())
 }
 
 fn empty_report(file: &str, page: u32) -> PageReport {

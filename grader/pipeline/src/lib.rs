@@ -10,8 +10,10 @@ pub mod decode;
 pub mod directory;
 pub mod geometry;
 pub mod grade;
+mod guard;
 pub mod identify;
 pub mod marks;
+pub mod pixels;
 pub mod report;
 
 pub use annotate::annotate;

@@ -3,8 +3,9 @@
 //!
 //! Fill of a bubble = mean darkness inside 0.7 of its radius (the printed outline stays
 //! outside), where darkness runs from 0 at the paper around the bubble to 1 at the printed black
-//! of the corner marks. The sheet's own empty-bubble level (the faint printed letter makes an
-//! empty bubble some 15–23% dark over its whole disc) and filled level set the thresholds.
+//! of the corner marks. The thresholds follow the sheet's own empty-bubble level (the faint
+//! printed letter makes an empty bubble some 15–23% dark over its whole disc) and the spread of
+//! its empty bubbles; the filled level is measured for reports only and sets no threshold.
 
 use image::GrayImage;
 use model::layout::PageLayout;
@@ -35,7 +36,7 @@ pub struct MarkReading {
     pub questions: Vec<QuestionReading>,
     /// Fill level of an empty bubble on this sheet.
     pub empty_level: f32,
-    /// Fill level of a marked bubble on this sheet.
+    /// Fill level of a marked bubble on this sheet, for reports (no threshold depends on it).
     pub filled_level: f32,
     /// At or above: marked.
     pub marked_threshold: f32,
@@ -264,7 +265,7 @@ fn grid_fit(image: &GrayImage, h: &Homography, layout: &PageLayout, ink: f32) ->
         for k in 0..ANGLES {
             let a = k as f32 * std::f32::consts::TAU / ANGLES as f32;
             let (px, py) = h.apply_f32(x + r * a.cos(), y + r * a.sin());
-            acc += f32::from(crate::identify::bilinear(image, px - 0.5, py - 0.5));
+            acc += f32::from(crate::pixels::bilinear(image, px - 0.5, py - 0.5));
         }
         acc / ANGLES as f32
     };

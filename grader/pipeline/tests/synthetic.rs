@@ -193,7 +193,7 @@ fn warp(src: &GrayImage, inv: &Homography, w: u32, h: u32) -> GrayImage {
     for y in 0..h {
         for x in 0..w {
             let (sx, sy) = inv.apply(f64::from(x) + 0.5, f64::from(y) + 0.5);
-            let v = pipeline::identify::bilinear(src, sx as f32 - 0.5, sy as f32 - 0.5);
+            let v = pipeline::pixels::bilinear(src, sx as f32 - 0.5, sy as f32 - 0.5);
             out.put_pixel(x, y, Luma([v]));
         }
     }
@@ -478,4 +478,208 @@ fn a_misaligned_grid_makes_every_question_uncertain_instead_of_misread() {
             .iter()
             .all(|q| q.state == AnswerState::Uncertain)
     );
+}
+
+/// A scanner-style PDF: `pages` pages, page `i` drawing image `i % images.len()` (an image
+/// object shared by every page that draws it), each a grayscale JPEG.
+fn scanner_pdf(images: &[&GrayImage], pages: usize) -> lopdf::Document {
+    use lopdf::{Document, Object, Stream, dictionary};
+    let mut doc = Document::with_version("1.5");
+    let pages_id = doc.new_object_id();
+    let image_ids: Vec<_> = images
+        .iter()
+        .map(|img| {
+            doc.add_object(Stream::new(
+                dictionary! {
+                    "Type" => "XObject", "Subtype" => "Image",
+                    "Width" => img.width() as i64, "Height" => img.height() as i64,
+                    "ColorSpace" => "DeviceGray", "BitsPerComponent" => 8, "Filter" => "DCTDecode",
+                },
+                jpeg(img, 80),
+            ))
+        })
+        .collect();
+    let content = doc.add_object(Stream::new(
+        dictionary! {},
+        b"q 595 0 0 842 0 0 cm /Im0 Do Q".to_vec(),
+    ));
+    let kids: Vec<Object> = (0..pages)
+        .map(|i| {
+            let image = image_ids[i % image_ids.len()];
+            Object::Reference(doc.add_object(dictionary! {
+                "Type" => "Page", "Parent" => pages_id,
+                "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
+                "Contents" => content,
+                "Resources" => dictionary! { "XObject" => dictionary! { "Im0" => image } },
+            }))
+        })
+        .collect();
+    doc.objects.insert(
+        pages_id,
+        Object::Dictionary(
+            dictionary! { "Type" => "Pages", "Count" => kids.len() as i64, "Kids" => kids },
+        ),
+    );
+    let catalog = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
+    doc.trailer.set("Root", catalog);
+    doc.trailer.set(
+        "ID",
+        Object::Array(vec![
+            Object::string_literal(b"0123456789abcdef".to_vec()),
+            Object::string_literal(b"0123456789abcdef".to_vec()),
+        ]),
+    );
+    doc
+}
+
+fn pdf_bytes(mut doc: lopdf::Document) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    doc.save_to(&mut bytes).expect("pdf");
+    bytes
+}
+
+/// Every page graded through the page-by-page entry point.
+fn each_page(grader: &Grader, name: &str, bytes: &[u8]) -> Vec<PageReport> {
+    let mut reports = Vec::new();
+    grader.grade_each_page(name, bytes, |page| reports.push(page.report));
+    reports
+}
+
+#[test]
+fn a_small_pdf_of_thousands_of_pages_showing_one_image_is_refused_at_once() {
+    // 2,000 pages drawing one 20-megapixel white page: a few kilobytes that used to decode
+    // 2,000 times (gigabytes, minutes).
+    let white = GrayImage::from_pixel(4000, 5000, Luma([255]));
+    let bytes = pdf_bytes(scanner_pdf(&[&white], 2000));
+    assert!(bytes.len() < 1_000_000, "{} bytes", bytes.len());
+    let started = std::time::Instant::now();
+    let reports = each_page(&Grader::new(bundle(5, &[code(9)])), "bomb.pdf", &bytes);
+    assert!(
+        started.elapsed().as_secs_f64() < 5.0,
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0].page, 1);
+    assert_eq!(
+        reports[0].error.as_deref(),
+        Some(
+            "PDF has 2000 pages, more than the 500 graded from one file: split it into smaller files"
+        )
+    );
+}
+
+#[test]
+fn pages_past_the_files_pixel_budget_are_refused_one_by_one() {
+    let (c1, c2) = (code(10), code(11));
+    let b = bundle(20, &[c1, c2]);
+    let sheets = [
+        draw(&b, &c1, &standard_marks()),
+        draw(&b, &c2, &standard_marks()),
+    ];
+    let page_pixels = u64::from(sheets[0].width()) * u64::from(sheets[0].height());
+    let bytes = pdf_bytes(scanner_pdf(&[&sheets[0], &sheets[1]], 5));
+    let limits = pipeline::Limits {
+        max_file_pixels: 2 * page_pixels + page_pixels / 2,
+        ..pipeline::Limits::default()
+    };
+    let reports = each_page(&Grader::new(b).with_limits(limits), "scan.pdf", &bytes);
+    assert_eq!(reports.len(), 5);
+    check_standard(&reports[0], &c1);
+    check_standard(&reports[1], &c2);
+    let megapixels = limits.max_file_pixels / 1_000_000;
+    for (i, r) in reports.iter().enumerate().skip(2) {
+        assert_eq!(r.page, i as u32 + 1);
+        assert_eq!(
+            r.error.as_deref(),
+            Some(
+                format!(
+                    "page refused: the file's page images add up to more than {megapixels} megapixels, the limit for one file: split it into smaller files"
+                )
+                .as_str()
+            )
+        );
+    }
+}
+
+#[test]
+fn a_pdf_with_as_many_pages_as_the_limit_is_read_and_one_more_is_refused() {
+    let c = code(12);
+    let b = bundle(20, &[c]);
+    let sheet = draw(&b, &c, &standard_marks());
+    let limits = pipeline::Limits {
+        max_pages: 3,
+        ..pipeline::Limits::default()
+    };
+    let grader = Grader::new(b).with_limits(limits);
+    let at_limit = each_page(&grader, "three.pdf", &pdf_bytes(scanner_pdf(&[&sheet], 3)));
+    assert_eq!(at_limit.len(), 3);
+    at_limit.iter().for_each(|r| check_standard(r, &c));
+    let over = each_page(&grader, "four.pdf", &pdf_bytes(scanner_pdf(&[&sheet], 4)));
+    assert_eq!(over.len(), 1);
+    assert_eq!(
+        over[0].error.as_deref(),
+        Some("PDF has 4 pages, more than the 3 graded from one file: split it into smaller files")
+    );
+}
+
+fn encrypted(doc: lopdf::Document, owner: &str, user: &str) -> Vec<u8> {
+    let mut doc = doc;
+    let version = lopdf::EncryptionVersion::V2 {
+        document: &doc,
+        owner_password: owner,
+        user_password: user,
+        key_length: 128,
+        permissions: lopdf::Permissions::all(),
+    };
+    let state = lopdf::EncryptionState::try_from(version).expect("encryption state");
+    doc.encrypt(&state).expect("encrypt");
+    pdf_bytes(doc)
+}
+
+#[test]
+fn a_password_protected_pdf_says_so() {
+    let c = code(13);
+    let b = bundle(20, &[c]);
+    let sheet = draw(&b, &c, &standard_marks());
+    let bytes = encrypted(scanner_pdf(&[&sheet], 2), "owner", "secret");
+    let reports = Grader::new(b).grade_bytes("locked.pdf", &bytes);
+    assert_eq!(reports.len(), 1);
+    assert_eq!(
+        reports[0].error.as_deref(),
+        Some(
+            "PDF is password-protected (encrypted): save or scan it again without a password, then grade it"
+        )
+    );
+}
+
+#[test]
+fn a_pdf_encrypted_without_a_user_password_is_read() {
+    // Restrictions only (an owner password): anyone may open it, and so does the grader.
+    let c = code(14);
+    let b = bundle(20, &[c]);
+    let sheet = draw(&b, &c, &standard_marks());
+    let bytes = encrypted(scanner_pdf(&[&sheet], 2), "owner", "");
+    let reports = Grader::new(b).grade_bytes("restricted.pdf", &bytes);
+    assert_eq!(reports.len(), 2);
+    reports.iter().for_each(|r| check_standard(r, &c));
+}
+
+#[test]
+fn pages_sharing_one_image_object_are_each_graded() {
+    let (c1, c2) = (code(15), code(16));
+    let b = bundle(20, &[c1, c2]);
+    let sheets = [
+        draw(&b, &c1, &standard_marks()),
+        draw(&b, &c2, &standard_marks()),
+    ];
+    let bytes = pdf_bytes(scanner_pdf(&[&sheets[0], &sheets[1]], 4));
+    let grader = Grader::new(b);
+    let each = each_page(&grader, "scan.pdf", &bytes);
+    assert_eq!(each.len(), 4);
+    for (i, r) in each.iter().enumerate() {
+        assert_eq!(r.page, i as u32 + 1);
+        check_standard(r, if i % 2 == 0 { &c1 } else { &c2 });
+    }
+    assert_eq!(each, grader.grade_bytes("scan.pdf", &bytes));
 }

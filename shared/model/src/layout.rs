@@ -181,6 +181,44 @@ pub struct PageLayout {
     pub student_number_boxes: Vec<Rect>,
 }
 
+/// The part of a page's geometry that does not depend on the questions: what the grader needs
+/// to align a page and find its identity before it knows which sheet it is. Every page printed
+/// on one paper size has the same frame ([`page_frame`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PageFrame {
+    /// Page size.
+    pub paper: PageSize,
+    /// Registration marks: top-left (hollow), top-right, bottom-right, bottom-left.
+    pub corner_marks: [CornerMark; 4],
+    /// The QR code.
+    pub qr: QrPlacement,
+    /// The printed text id.
+    pub text_id: Rect,
+}
+
+impl PageFrame {
+    /// The frame of a laid-out page.
+    pub fn of(layout: &PageLayout) -> Self {
+        Self {
+            paper: layout.paper,
+            corner_marks: layout.corner_marks,
+            qr: layout.qr,
+            text_id: layout.text_id,
+        }
+    }
+
+    /// Centres of the corner marks, in layout order.
+    pub fn mark_centres(&self) -> [(f32, f32); 4] {
+        self.corner_marks.map(|m| m.center())
+    }
+}
+
+/// The frame of every page laid out on `paper` (the same [`Frame`] [`layout_sheet`] draws on).
+pub fn page_frame(paper: Paper) -> PageFrame {
+    let (width, height) = paper.size_pt();
+    Frame::new(width, height).page_frame()
+}
+
 /// What a sheet's geometry depends on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SheetShape {
@@ -392,8 +430,8 @@ impl Frame {
         ]
     }
 
-    fn empty_page(&self) -> PageLayout {
-        PageLayout {
+    fn page_frame(&self) -> PageFrame {
+        PageFrame {
             paper: PageSize {
                 width: self.width,
                 height: self.height,
@@ -401,6 +439,16 @@ impl Frame {
             corner_marks: self.corner_marks(),
             qr: self.qr(),
             text_id: self.text_id(),
+        }
+    }
+
+    fn empty_page(&self) -> PageLayout {
+        let frame = self.page_frame();
+        PageLayout {
+            paper: frame.paper,
+            corner_marks: frame.corner_marks,
+            qr: frame.qr,
+            text_id: frame.text_id,
             header: self.header(),
             instructions: self.instructions(),
             bubbles: Vec::new(),
@@ -503,5 +551,16 @@ mod tests {
         let page = &layout_sheet(&shape(Paper::A4, 10, Choices::Count(5), None))[0];
         let hollow: Vec<bool> = page.corner_marks.iter().map(|m| m.hollow).collect();
         assert_eq!(hollow, vec![true, false, false, false]);
+    }
+
+    #[test]
+    fn every_page_of_a_paper_has_its_page_frame() {
+        for paper in [Paper::A4, Paper::Letter] {
+            for digits in [None, Some(8)] {
+                for page in layout_sheet(&shape(paper, 450, Choices::Count(4), digits)) {
+                    assert_eq!(PageFrame::of(&page), page_frame(paper));
+                }
+            }
+        }
     }
 }

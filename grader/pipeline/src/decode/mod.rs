@@ -3,14 +3,16 @@
 //! Limits are checked from headers before any pixel buffer is allocated, so a decompression bomb
 //! is refused rather than decoded. JPEGs are decoded with the IDCT scaled down (1/2, 1/4, 1/8)
 //! when the scan is finer than the grader needs, which is most of the decode cost saved.
-//! Scanner PDFs are not rasterised: the image embedded in each page is extracted.
+//! Scanner PDFs are not rasterised: the image embedded in each page is extracted, one page at a
+//! time ([`pages`]), so memory does not grow with the page count.
 
 use std::io::{Cursor, Read};
 use std::path::Path;
 
 use image::{GrayImage, ImageFormat};
 
-/// Input limits. The defaults admit a 600-dpi A3 scan and refuse anything much larger.
+/// Input limits. The defaults admit a 600-dpi A3 scan, and a PDF of 500 pages scanned at 300
+/// dpi on A4 or Letter, and refuse anything much larger.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Largest file accepted, bytes.
@@ -19,9 +21,19 @@ pub struct Limits {
     pub max_side: u32,
     /// Largest pixel count of one image.
     pub max_pixels: u64,
-    /// Most pages read from one PDF.
+    /// Most pages read from one PDF: a file with more is refused whole, before any page is
+    /// decoded (split it into smaller files).
     pub max_pages: usize,
+    /// Most pixels decoded from one file, all its pages' images together (as declared by each
+    /// image, before decoding). Pages past the budget are refused one by one with
+    /// [`DecodeError::FilePixelBudget`]; the pages before them are graded. This bounds the time
+    /// a small file can cost (one image drawn on thousands of pages).
+    pub max_file_pixels: u64,
 }
+
+/// Pages of a 300-dpi A4 scan (2480 × 3508 pixels) the default [`Limits::max_file_pixels`]
+/// admits, with room to spare: the default page limit.
+const DEFAULT_MAX_PAGES: usize = 500;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -29,7 +41,8 @@ impl Default for Limits {
             max_file_bytes: 200 * 1024 * 1024,
             max_side: 12_000,
             max_pixels: 80_000_000,
-            max_pages: 2_000,
+            max_pages: DEFAULT_MAX_PAGES,
+            max_file_pixels: 5_000_000_000,
         }
     }
 }
@@ -54,6 +67,25 @@ pub enum DecodeError {
     /// The data is damaged.
     #[error("corrupt {0}: {1}")]
     Corrupt(&'static str, String),
+    /// The PDF is encrypted with a password the grader does not have.
+    #[error(
+        "PDF is password-protected (encrypted): save or scan it again without a password, then grade it"
+    )]
+    Encrypted,
+    /// The PDF has more pages than [`Limits::max_pages`]; refused before any page is read.
+    #[error(
+        "PDF has {0} pages, more than the {1} graded from one file: split it into smaller files"
+    )]
+    TooManyPages(usize, usize),
+    /// The page would take the file past [`Limits::max_file_pixels`].
+    #[error(
+        "page refused: the file's page images add up to more than {} megapixels, the limit for one file: split it into smaller files",
+        .0 / 1_000_000
+    )]
+    FilePixelBudget(u64),
+    /// The decoder panicked on this input (a bug in a decoder, caught).
+    #[error("decoder crashed")]
+    Crashed,
     /// A PDF page without an embedded image (a born-digital PDF, not a scan).
     #[error("PDF page holds no scanned image (born-digital PDFs are not rasterised)")]
     NoImageOnPage,
@@ -80,12 +112,34 @@ pub fn read_file_limited(path: &Path, limits: &Limits) -> Result<Vec<u8>, Decode
     std::fs::read(path).map_err(|e| DecodeError::Io(e.to_string()))
 }
 
-/// Decodes an image or a PDF into pages. The file name is only used for messages.
-pub fn decode(
-    _file_name: &str,
-    bytes: &[u8],
-    limits: &Limits,
-) -> Result<Vec<DecodedPage>, DecodeError> {
+/// The pages of a file, decoded one at a time as they are asked for.
+pub struct Pages<'a>(PagesInner<'a>);
+
+enum PagesInner<'a> {
+    /// A raster image: one page, decoded already.
+    Image(Option<GrayImage>),
+    /// A PDF: each page's image is read and decoded when the page is reached.
+    Pdf(Box<pdf::PdfPages<'a>>),
+}
+
+impl Iterator for Pages<'_> {
+    type Item = DecodedPage;
+
+    fn next(&mut self) -> Option<DecodedPage> {
+        match &mut self.0 {
+            PagesInner::Image(image) => image.take().map(|image| DecodedPage {
+                page: 1,
+                image: Ok(image),
+            }),
+            PagesInner::Pdf(pdf) => pdf.next(),
+        }
+    }
+}
+
+/// Opens an image or a PDF held in memory for decoding page by page. What is wrong with the
+/// file as a whole (too large, not a format read, a damaged or password-protected PDF, too many
+/// pages) is an error here; what is wrong with one page is that page's error.
+pub fn pages<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Pages<'a>, DecodeError> {
     if bytes.len() as u64 > limits.max_file_bytes {
         return Err(DecodeError::FileTooLarge(
             bytes.len() as u64,
@@ -93,13 +147,14 @@ pub fn decode(
         ));
     }
     if bytes.starts_with(b"%PDF") {
-        return crate::decode::pdf::decode_pdf(bytes, limits);
+        return Ok(Pages(PagesInner::Pdf(Box::new(pdf::open(bytes, limits)?))));
     }
-    let image = decode_image(bytes, limits)?;
-    Ok(vec![DecodedPage {
-        page: 1,
-        image: Ok(image),
-    }])
+    Ok(Pages(PagesInner::Image(Some(decode_image(bytes, limits)?))))
+}
+
+/// Decodes every page of an image or a PDF at once (see [`pages`] to hold one at a time).
+pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Vec<DecodedPage>, DecodeError> {
+    Ok(pages(bytes, limits)?.collect())
 }
 
 /// Decodes one raster image (JPEG, PNG, TIFF) to working resolution.

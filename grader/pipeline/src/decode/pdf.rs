@@ -1,37 +1,200 @@
-//! Scanner PDFs: one scanned image per page, extracted rather than rendered.
+//! Scanner PDFs: one scanned image per page, extracted rather than rendered, one page at a
+//! time.
+//!
+//! The document is parsed once with its image streams left out (a load filter keeps each image
+//! XObject's dictionary in place of the stream), so the structure held costs kilobytes whatever
+//! the file's size. A page's image is parsed from the caller's bytes only when that page is
+//! decoded, and dropped before the next one: memory does not grow with the page count, and the
+//! file is never copied whole.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashSet};
 
 use image::GrayImage;
-use lopdf::{Dictionary, Document, Object, ObjectId, Stream};
+use lopdf::{Dictionary, Document, LoadOptions, Object, ObjectId, Reader, Stream};
 
 use super::{
     DecodeError, DecodedPage, Limits, check_dims, decode_jpeg, luma, read_bounded, to_working,
 };
+use crate::guard::guarded;
 
-/// Decodes every page of a PDF (up to [`Limits::max_pages`]).
-pub fn decode_pdf(bytes: &[u8], limits: &Limits) -> Result<Vec<DecodedPage>, DecodeError> {
-    let doc = Document::load_mem(bytes).map_err(|e| DecodeError::Corrupt("PDF", e.to_string()))?;
-    let pages = doc.get_pages();
+/// The pages of a PDF, decoded one at a time (see the module comment).
+pub struct PdfPages<'a> {
+    /// The document without its image streams, and the bytes to read them from.
+    reader: Reader<'a>,
+    pages: std::vec::IntoIter<(u32, ObjectId)>,
+    limits: Limits,
+    /// Source pixels of the page images decoded so far, against [`Limits::max_file_pixels`].
+    pixels: u64,
+}
+
+/// Opens a PDF held in memory: reads its cross-reference tables (classic or streams, following
+/// `/Prev`) and page tree, and refuses up front a password-protected file or one with more
+/// pages than [`Limits::max_pages`].
+pub fn open<'a>(bytes: &'a [u8], limits: &Limits) -> Result<PdfPages<'a>, DecodeError> {
+    // Offsets in the file count from `%PDF-`, as lopdf counts them.
+    let start = bytes.windows(5).position(|w| w == b"%PDF-").unwrap_or(0);
+    let bytes = &bytes[start..];
+    let options = LoadOptions {
+        filter: Some(defer_images),
+        // Object and cross-reference streams are inflated while loading: bound them too.
+        max_decompressed_size: Some(structure_limit(limits)),
+        ..LoadOptions::default()
+    };
+    let doc = match Document::load_mem_with_options(bytes, options) {
+        Ok(doc) => doc,
+        Err(_) if mentions_encryption(bytes) => return Err(DecodeError::Encrypted),
+        Err(e) => return Err(DecodeError::Corrupt("PDF", e.to_string())),
+    };
+    // lopdf removes `/Encrypt` from the trailer once it has decrypted the file with the empty
+    // user password; still there, the file needs a password the grader does not have.
+    if doc.trailer.get(b"Encrypt").is_ok() {
+        return Err(DecodeError::Encrypted);
+    }
+    let pages: Vec<(u32, ObjectId)> = doc.get_pages().into_iter().collect();
     if pages.is_empty() {
         return Err(DecodeError::Corrupt("PDF", "no pages".into()));
     }
     if pages.len() > limits.max_pages {
-        return Err(DecodeError::Corrupt(
-            "PDF",
-            format!("{} pages (limit {})", pages.len(), limits.max_pages),
-        ));
+        return Err(DecodeError::TooManyPages(pages.len(), limits.max_pages));
     }
-    Ok(pages
-        .into_iter()
-        .map(|(number, id)| DecodedPage {
-            page: number,
-            image: page_image(&doc, id, limits),
-        })
-        .collect())
+    let reader = Reader {
+        buffer: bytes,
+        document: doc,
+        encryption_state: None,
+        raw_objects: BTreeMap::new(),
+        password: None,
+        strict: false,
+        max_decompressed_size: Some(structure_limit(limits)),
+    };
+    Ok(PdfPages {
+        reader,
+        pages: pages.into_iter(),
+        limits: *limits,
+        pixels: 0,
+    })
 }
 
-/// The largest image drawn on the page, decoded.
-fn page_image(doc: &Document, page: ObjectId, limits: &Limits) -> Result<GrayImage, DecodeError> {
-    let mut best: Option<(&Stream, i64)> = None;
+impl PdfPages<'_> {
+    /// Pages in the file.
+    pub fn len(&self) -> usize {
+        self.pages.len()
+    }
+
+    /// Whether no page is left to decode.
+    pub fn is_empty(&self) -> bool {
+        self.pages.len() == 0
+    }
+
+    /// The largest image drawn on the page, decoded, within the file's pixel budget.
+    fn page_image(&mut self, page: ObjectId) -> Result<GrayImage, DecodeError> {
+        let doc = &self.reader.document;
+        let image = largest_image(doc, page)?;
+        let stream = match image {
+            PageImage::Loaded(stream) => Cow::Borrowed(stream),
+            PageImage::Deferred(id) => Cow::Owned(self.load_stream(id)?),
+        };
+        let w = int(doc, &stream.dict, b"Width").unwrap_or(0).max(0) as u64;
+        let h = int(doc, &stream.dict, b"Height").unwrap_or(0).max(0) as u64;
+        let pixels = self.pixels.saturating_add(w.saturating_mul(h));
+        if pixels > self.limits.max_file_pixels {
+            return Err(DecodeError::FilePixelBudget(self.limits.max_file_pixels));
+        }
+        self.pixels = pixels;
+        decode_image_stream(doc, &stream, &self.limits)
+    }
+
+    /// Parses one image stream from the file's bytes.
+    fn load_stream(&self, id: ObjectId) -> Result<Stream, DecodeError> {
+        let corrupt = |e: lopdf::Error| DecodeError::Corrupt("PDF image", e.to_string());
+        let object = self
+            .reader
+            .get_object(id, &mut HashSet::new())
+            .map_err(corrupt)?;
+        let Object::Stream(mut stream) = object else {
+            return Err(DecodeError::Corrupt(
+                "PDF image",
+                format!("object {} {} is not a stream", id.0, id.1),
+            ));
+        };
+        // A `/Length` lopdf could not resolve while parsing leaves the content empty and its
+        // start noted (as its own loader then does, read it now that the length is known).
+        if stream.content.is_empty()
+            && let Some(start) = stream.start_position
+        {
+            let length = int(&self.reader.document, &stream.dict, b"Length").unwrap_or(0);
+            let end = usize::try_from(length)
+                .ok()
+                .and_then(|l| start.checked_add(l))
+                .filter(|&end| end <= self.reader.buffer.len())
+                .ok_or_else(|| {
+                    DecodeError::Corrupt("PDF image", "stream extends after the file's end".into())
+                })?;
+            stream.set_content(self.reader.buffer[start..end].to_vec());
+        }
+        Ok(stream)
+    }
+}
+
+impl Iterator for PdfPages<'_> {
+    type Item = DecodedPage;
+
+    fn next(&mut self) -> Option<DecodedPage> {
+        let (number, id) = self.pages.next()?;
+        let image = guarded(|| self.page_image(id)).unwrap_or(Err(DecodeError::Crashed));
+        Some(DecodedPage {
+            page: number,
+            image,
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.pages.size_hint()
+    }
+}
+
+/// The bound on any one object or cross-reference stream inflated while loading: such
+/// streams hold small objects, far less than a page image.
+fn structure_limit(limits: &Limits) -> usize {
+    usize::try_from(limits.max_pixels).unwrap_or(usize::MAX)
+}
+
+/// A load filter: an image XObject keeps its dictionary (what a page's image is chosen by) and
+/// drops its data, read again from the file when its page is decoded. Every other object is
+/// kept as it is.
+fn defer_images(id: ObjectId, object: &mut Object) -> Option<(ObjectId, Object)> {
+    if let Object::Stream(stream) = object
+        && is_image(&stream.dict)
+    {
+        // A dictionary rather than an emptied stream: lopdf re-reads empty streams' content.
+        *object = Object::Dictionary(std::mem::take(&mut stream.dict));
+    }
+    // lopdf keeps the object as changed in place; within object streams it takes this copy.
+    Some((id, object.clone()))
+}
+
+fn is_image(dict: &Dictionary) -> bool {
+    dict.get(b"Subtype")
+        .and_then(Object::as_name)
+        .is_ok_and(|n| n == b"Image")
+}
+
+/// Whether the file names an `/Encrypt` dictionary (its trailer does, when it is encrypted):
+/// asked only when lopdf could not load the file, to say why.
+fn mentions_encryption(bytes: &[u8]) -> bool {
+    bytes.windows(8).any(|w| w == b"/Encrypt")
+}
+
+/// An image XObject of a page: in memory (a decrypted document is loaded whole), or deferred to
+/// the file (see [`defer_images`]).
+enum PageImage<'d> {
+    Loaded(&'d Stream),
+    Deferred(ObjectId),
+}
+
+/// The largest image drawn on the page, by its declared width × height.
+fn largest_image(doc: &Document, page: ObjectId) -> Result<PageImage<'_>, DecodeError> {
+    let mut best: Option<(PageImage<'_>, i64)> = None;
     let (own, inherited) = doc
         .get_page_resources(page)
         .map_err(|e| DecodeError::Corrupt("PDF", e.to_string()))?;
@@ -50,26 +213,24 @@ fn page_image(doc: &Document, page: ObjectId, limits: &Limits) -> Result<GrayIma
             continue;
         };
         for (_, value) in xobjects.iter() {
-            let Ok((_, Object::Stream(stream))) = doc.dereference(value) else {
-                continue;
+            let (image, dict) = match doc.dereference(value) {
+                Ok((_, Object::Stream(stream))) => (PageImage::Loaded(stream), &stream.dict),
+                Ok((Some(id), Object::Dictionary(dict))) => (PageImage::Deferred(id), dict),
+                _ => continue,
             };
-            let is_image = stream
-                .dict
-                .get(b"Subtype")
-                .and_then(Object::as_name)
-                .is_ok_and(|n| n == b"Image");
-            if !is_image {
+            if !is_image(dict) {
                 continue;
             }
-            let w = int(doc, &stream.dict, b"Width").unwrap_or(0);
-            let h = int(doc, &stream.dict, b"Height").unwrap_or(0);
-            if best.is_none_or(|(_, area)| w.saturating_mul(h) > area) {
-                best = Some((stream, w.saturating_mul(h)));
+            let w = int(doc, dict, b"Width").unwrap_or(0);
+            let h = int(doc, dict, b"Height").unwrap_or(0);
+            let area = w.saturating_mul(h);
+            if best.as_ref().is_none_or(|(_, a)| area > *a) {
+                best = Some((image, area));
             }
         }
     }
-    let (stream, _) = best.ok_or(DecodeError::NoImageOnPage)?;
-    decode_image_stream(doc, stream, limits)
+    best.map(|(image, _)| image)
+        .ok_or(DecodeError::NoImageOnPage)
 }
 
 fn int(doc: &Document, dict: &Dictionary, key: &[u8]) -> Option<i64> {
