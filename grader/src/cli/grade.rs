@@ -28,9 +28,9 @@ pub struct GradeArgs {
     /// Write an annotated PNG of every page into this folder.
     #[arg(long, value_name = "OUTDIR")]
     annotate: Option<PathBuf>,
-    /// Worker threads (default: all cores).
-    #[arg(long, value_name = "N")]
-    jobs: Option<usize>,
+    /// Worker threads, at most the number of cores (default: all cores).
+    #[arg(long, value_name = "N", value_parser = super::jobs::parse)]
+    jobs: Option<std::num::NonZeroUsize>,
     /// Folder where every scan is stored (by content hash) before it is graded.
     #[arg(
         long,
@@ -42,8 +42,6 @@ pub struct GradeArgs {
     #[command(flatten)]
     db: super::db::DbArgs,
 }
-
-const EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "tif", "tiff", "pdf"];
 
 /// Runs the subcommand; `Err` is a fatal error (exit code 2).
 pub fn run(args: GradeArgs) -> Result<u8> {
@@ -58,7 +56,7 @@ pub fn run(args: GradeArgs) -> Result<u8> {
         None => Box::new(recorder.directory()),
     };
     let limits = pipeline::Limits::default();
-    let files = collect_files(&args.paths)?;
+    let files = super::files::collect(&args.paths)?;
     if files.is_empty() {
         bail!("no images or PDFs found under the given paths");
     }
@@ -67,7 +65,7 @@ pub fn run(args: GradeArgs) -> Result<u8> {
     }
     let grader = Grader::with_directory(directory);
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(args.jobs.unwrap_or(0))
+        .num_threads(super::jobs::worker_threads(args.jobs))
         .build()
         .context("cannot start worker threads")?;
     let progress = if std::io::stderr().is_terminal() {
@@ -80,10 +78,11 @@ pub fn run(args: GradeArgs) -> Result<u8> {
     } else {
         ProgressBar::hidden()
     };
-    let stdout = Mutex::new(std::io::stdout());
+    let stdout = Mutex::new(super::output::stdout());
     let summary = Mutex::new(Summary::default());
     pool.install(|| {
-        files.par_iter().for_each(|file| {
+        files.par_iter().for_each(|input| {
+            let file = &input.path;
             let pages = match recorder.grade(&grader, &limits, file) {
                 Ok(super::record::FileOutcome::Graded(pages)) => pages,
                 Ok(super::record::FileOutcome::AlreadyGraded) => {
@@ -106,19 +105,18 @@ pub fn run(args: GradeArgs) -> Result<u8> {
             for page in &pages {
                 // A missing picture is the operator's problem, not a reason to review the sheet.
                 if let Some(dir) = &args.annotate
-                    && let Err(e) = write_annotation(dir, file, page)
+                    && let Err(e) = write_annotation(dir, input, page)
                 {
                     eprintln!("grader: {}: annotation not written: {e:#}", file.display());
                 }
                 reports.push(page.report.clone());
             }
             if args.json
-                && let Ok(out) = stdout.lock()
+                && let Ok(mut out) = stdout.lock()
             {
-                let mut out = out.lock();
                 for r in &reports {
                     if let Ok(line) = serde_json::to_string(r) {
-                        let _ = writeln!(out, "{line}");
+                        let _ = writeln!(*out, "{line}");
                     }
                 }
             }
@@ -131,8 +129,8 @@ pub fn run(args: GradeArgs) -> Result<u8> {
         });
     });
     progress.finish_and_clear();
-    if let Ok(out) = stdout.lock() {
-        let _ = out.lock().flush();
+    if let Ok(mut out) = stdout.lock() {
+        let _ = out.flush();
     }
     let summary = summary.into_inner().unwrap_or_default();
     summary.print(files.len());
@@ -158,48 +156,15 @@ fn load_bundle(path: &Path) -> Result<model::Bundle> {
         .with_context(|| format!("invalid bundle manifest {}", file.display()))
 }
 
-fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    for p in paths {
-        if p.is_dir() {
-            walk(p, &mut out);
-        } else if p.exists() {
-            out.push(p.clone());
-        } else {
-            bail!("no such file or folder: {}", p.display());
-        }
-    }
-    Ok(out)
-}
-
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut entries: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
-            walk(&path, out);
-        } else if path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
-        {
-            out.push(path);
-        }
-    }
-}
-
-fn write_annotation(dir: &Path, file: &Path, page: &GradedPage) -> Result<()> {
+fn write_annotation(dir: &Path, input: &super::files::Input, page: &GradedPage) -> Result<()> {
     let Some(scan) = &page.scan else {
         return Ok(());
     };
-    let stem = file
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "page".into());
-    let out = dir.join(format!("{stem}-p{}.png", page.report.page));
+    let out = input.annotation_path(dir, page.report.page);
+    if let Some(parent) = out.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
     pipeline::annotate(scan, &page.report)
         .save(&out)
         .with_context(|| format!("cannot write {}", out.display()))
