@@ -251,7 +251,7 @@ mod tests {
         std::os::unix::fs::symlink("..", scans.join("sub/up")).expect("symlink");
         std::os::unix::fs::symlink(".", scans.join("here")).expect("symlink");
         std::os::unix::fs::symlink(&scans, scans.join("sub/again")).expect("symlink");
-        let inputs = collect(&[scans.clone()]).expect("collect");
+        let inputs = collect(std::slice::from_ref(&scans)).expect("collect");
         assert_eq!(names(&inputs, &scans), ["a.jpg", "b.png", "sub/c.pdf"]);
     }
 
@@ -285,7 +285,7 @@ mod tests {
     fn a_missing_argument_is_named() {
         let tmp = tempdir("missing");
         let missing = tmp.path().join("nope");
-        let err = collect(&[missing.clone()]).expect_err("missing");
+        let err = collect(std::slice::from_ref(&missing)).expect_err("missing");
         assert!(err.to_string().contains(&missing.display().to_string()));
     }
 
