@@ -32,9 +32,9 @@ pub struct GradeArgs {
     /// Write an annotated PNG of every page into this folder.
     #[arg(long, value_name = "OUTDIR")]
     annotate: Option<PathBuf>,
-    /// Worker threads (default: all cores).
-    #[arg(long, value_name = "N")]
-    jobs: Option<usize>,
+    /// Worker threads, at most the number of cores (default: all cores).
+    #[arg(long, value_name = "N", value_parser = super::jobs::parse)]
+    jobs: Option<std::num::NonZeroUsize>,
     /// Without --bundle: read the marks of pages whose code cannot be read with this exam's
     /// layout (by default, with the layout all the school's sheets share, if they share one).
     #[arg(long, value_name = "EXAM")]
@@ -53,8 +53,6 @@ pub struct GradeArgs {
     #[command(flatten)]
     db: super::db::DbArgs,
 }
-
-const EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "tif", "tiff", "pdf"];
 
 /// Runs the subcommand; `Err` is a fatal error (exit code 2).
 pub fn run(args: GradeArgs) -> Result<u8> {
@@ -76,7 +74,7 @@ pub fn run(args: GradeArgs) -> Result<u8> {
         ))?),
     };
     let limits = pipeline::Limits::default();
-    let files = collect_files(&args.paths)?;
+    let files = super::files::collect(&args.paths)?;
     if files.is_empty() {
         bail!("no images or PDFs found under the given paths");
     }
@@ -85,7 +83,7 @@ pub fn run(args: GradeArgs) -> Result<u8> {
     }
     let grader = Grader::with_directory(directory).with_limits(limits);
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(args.jobs.unwrap_or(0))
+        .num_threads(super::jobs::worker_threads(args.jobs))
         .build()
         .context("cannot start worker threads")?;
     let progress = if std::io::stderr().is_terminal() {
@@ -103,14 +101,14 @@ pub fn run(args: GradeArgs) -> Result<u8> {
         objects: &objects,
         tenant: &tenant,
     };
-    let stdout = Mutex::new(std::io::stdout());
+    let stdout = Mutex::new(super::output::stdout());
     let summary = Mutex::new(Summary::default());
     // Identical bytes under two names in one run are one scan: graded once, reported once.
     let seen: Mutex<HashMap<i64, String>> = Mutex::new(HashMap::new());
     pool.install(|| {
-        files.par_iter().for_each(|file| {
-            let name = file.display().to_string();
-            let outcome = grade_one(&rt, &grading, &grader, &limits, file, &name, &args, &seen);
+        files.par_iter().for_each(|input| {
+            let name = input.path.display().to_string();
+            let outcome = grade_one(&rt, &grading, &grader, &limits, input, &name, &args, &seen);
             progress.inc(1);
             let outcome = match outcome {
                 Ok(Some(outcome)) => outcome,
@@ -127,12 +125,11 @@ pub fn run(args: GradeArgs) -> Result<u8> {
                 }
             };
             if args.json
-                && let Ok(out) = stdout.lock()
+                && let Ok(mut out) = stdout.lock()
             {
-                let mut out = out.lock();
                 for r in &outcome.reports {
                     if let Ok(line) = serde_json::to_string(r) {
-                        let _ = writeln!(out, "{line}");
+                        let _ = writeln!(*out, "{line}");
                     }
                 }
             }
@@ -142,8 +139,8 @@ pub fn run(args: GradeArgs) -> Result<u8> {
         });
     });
     progress.finish_and_clear();
-    if let Ok(out) = stdout.lock() {
-        let _ = out.lock().flush();
+    if let Ok(mut out) = stdout.lock() {
+        let _ = out.flush();
     }
     let summary = summary.into_inner().unwrap_or_default();
     summary.print(files.len());
@@ -163,11 +160,12 @@ fn grade_one(
     grading: &Grading<'_>,
     grader: &Grader,
     limits: &pipeline::Limits,
-    file: &Path,
+    input: &super::files::Input,
     name: &str,
     args: &GradeArgs,
     seen: &Mutex<HashMap<i64, String>>,
 ) -> Result<Option<ScanOutcome>, GradingError> {
+    let file = input.path.as_path();
     let (ingested, bytes) = rt.block_on(grading.ingest_file(file, name, limits, args.regrade))?;
     if let Ok(mut seen) = seen.lock() {
         if let Some(first) = seen.get(&ingested.scan_id) {
@@ -187,7 +185,7 @@ fn grade_one(
     let pages = grading::grade_pages(grader, name, &bytes, |page| {
         // A missing picture is the operator's problem, not a reason to review the sheet.
         if let Some(dir) = &args.annotate
-            && let Err(e) = write_annotation(dir, file, page)
+            && let Err(e) = write_annotation(dir, input, page)
         {
             eprintln!("grader: {name}: annotation not written: {e:#}");
         }
@@ -228,48 +226,15 @@ fn load_bundle(path: &Path) -> Result<model::Bundle> {
         .with_context(|| format!("invalid bundle manifest {}", file.display()))
 }
 
-fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    for p in paths {
-        if p.is_dir() {
-            walk(p, &mut out);
-        } else if p.exists() {
-            out.push(p.clone());
-        } else {
-            bail!("no such file or folder: {}", p.display());
-        }
-    }
-    Ok(out)
-}
-
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut entries: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
-            walk(&path, out);
-        } else if path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
-        {
-            out.push(path);
-        }
-    }
-}
-
-fn write_annotation(dir: &Path, file: &Path, page: &GradedPage) -> Result<()> {
+fn write_annotation(dir: &Path, input: &super::files::Input, page: &GradedPage) -> Result<()> {
     let Some(scan) = &page.scan else {
         return Ok(());
     };
-    let stem = file
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "page".into());
-    let out = dir.join(format!("{stem}-p{}.png", page.report.page));
+    let out = input.annotation_path(dir, page.report.page);
+    if let Some(parent) = out.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
     pipeline::annotate(scan, &page.report)
         .save(&out)
         .with_context(|| format!("cannot write {}", out.display()))

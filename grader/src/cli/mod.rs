@@ -5,7 +5,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod files;
 mod grade;
+mod jobs;
+mod output;
 // Database commands (issue 4).
 mod db;
 mod migrate;

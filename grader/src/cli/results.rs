@@ -39,8 +39,7 @@ pub fn run(args: ResultsArgs) -> Result<u8> {
         store.close().await;
         anyhow::Ok(results?)
     })?;
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut out = super::output::stdout();
     if args.csv && args.items {
         write_items_csv(&results, &mut out).context("cannot write CSV")?;
     } else if args.csv {

@@ -35,8 +35,7 @@ pub fn run(args: ReviewArgs) -> Result<u8> {
         store.close().await;
         anyhow::Ok(items?)
     })?;
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut out = super::output::stdout();
     for item in &items {
         if args.json {
             serde_json::to_writer(&mut out, item)?;
