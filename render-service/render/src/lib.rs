@@ -28,7 +28,7 @@ use printpdf::{
 use rand::SeedableRng;
 
 pub use fonts::FontError;
-pub use output::WriteError;
+pub use output::{StagedBundle, WriteError};
 pub use qr::QrError;
 
 use crate::fonts::Fonts;

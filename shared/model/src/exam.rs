@@ -43,9 +43,7 @@ pub enum Language {
 }
 
 /// The choices of a question: a count of lettered choices, or a true/false item.
-///
-/// Deserialised by hand (not `untagged`) so that a wrong value says what was expected instead of
-/// serde's "did not match any variant".
+// Deserialised by hand, like `KeyAnswer` and `Key` (see their `Deserialize` impls).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum Choices {
