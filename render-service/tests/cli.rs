@@ -258,6 +258,10 @@ fn a_render_that_cannot_be_written_registers_nothing() {
     assert!(!out.status.success());
     let line = stderr_line(&out);
     assert!(line.contains(file.to_str().expect("path")), "{line}");
+    assert!(
+        line.ends_with("a file has this name, not a folder"),
+        "{line}"
+    );
     assert!(registered_exams(&db).is_empty(), "{line}");
     assert_eq!(
         std::fs::read(&file).expect("read"),

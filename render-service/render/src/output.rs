@@ -59,6 +59,16 @@ impl RenderedBundle {
     /// taken by something that cannot be replaced (a directory).
     pub fn stage(&self, dir: &Path) -> Result<StagedBundle, WriteError> {
         let created = fs::symlink_metadata(dir).is_err();
+        if fs::metadata(dir).is_ok_and(|m| !m.is_dir()) {
+            // create_dir_all would only say "File exists".
+            return Err(WriteError {
+                path: dir.to_path_buf(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "a file has this name, not a folder",
+                ),
+            });
+        }
         fs::create_dir_all(dir).map_err(|source| WriteError {
             path: dir.to_path_buf(),
             source,
