@@ -108,9 +108,12 @@ fn render(
         None => None,
     };
     let mut bundle = render::render_bundle(&exam, roster.as_deref(), copies.unwrap_or(1))?;
+    // Register only what is written: the PDF goes to a temporary name first, which proves the
+    // output directory usable; the manifest, which carries the exam's id, and the renames
+    // follow the registration. A failed registration drops the stage, removing its file.
+    let staged = bundle.stage(out)?;
     bundle.manifest.exam_id = Some(db::register(db, &bundle.manifest)?);
-    // Everything is in memory, valid and registered: only now touch the output directory.
-    bundle.write_to(out)?;
+    staged.commit(&bundle.manifest)?;
     eprintln!(
         "registered exam {}",
         bundle.manifest.exam_id.as_deref().unwrap_or_default()

@@ -219,3 +219,147 @@ fn committed_schema_is_the_generated_one() {
         "docs/exam.schema.json is stale: run `cargo run -p render-service -- schema > docs/exam.schema.json`"
     );
 }
+
+/// The exams registered in the SQLite database at `db`, for the default school.
+fn registered_exams(db: &Path) -> Vec<String> {
+    let rt = store::runtime().expect("runtime");
+    rt.block_on(async {
+        let url = format!("sqlite:{}", db.display());
+        let store = store::Store::connect(&url)
+            .await
+            .expect("open the database");
+        store.migrate().await.expect("migrate");
+        let tenant = store::TenantId::new(store::DEFAULT_TENANT).expect("tenant");
+        let exams = store.exams(&tenant).await.expect("exams");
+        store.close().await;
+        exams.into_iter().map(|e| e.id).collect()
+    })
+}
+
+#[test]
+fn a_render_that_cannot_be_written_registers_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("gabarito.sqlite");
+    let db_arg = format!("sqlite:{}", db.display());
+    let exam = workspace().join("examples/simulado-1.json");
+    // `--out` names an existing regular file.
+    let file = dir.path().join("out");
+    std::fs::write(&file, "not a directory").expect("write");
+    let out = cli(&[
+        "render",
+        exam.to_str().expect("path"),
+        "--copies",
+        "2",
+        "--out",
+        file.to_str().expect("path"),
+        "--db",
+        &db_arg,
+    ]);
+    assert!(!out.status.success());
+    let line = stderr_line(&out);
+    assert!(line.contains(file.to_str().expect("path")), "{line}");
+    assert!(
+        line.ends_with("a file has this name, not a folder"),
+        "{line}"
+    );
+    assert!(registered_exams(&db).is_empty(), "{line}");
+    assert_eq!(
+        std::fs::read(&file).expect("read"),
+        b"not a directory",
+        "the file is left alone"
+    );
+    // `--out` whose `bundle.pdf` is a directory: refused before registering, and the temporary
+    // files are gone.
+    let out_dir = dir.path().join("taken");
+    std::fs::create_dir_all(out_dir.join("bundle.pdf")).expect("mkdir");
+    let out = cli(&[
+        "render",
+        exam.to_str().expect("path"),
+        "--out",
+        out_dir.to_str().expect("path"),
+        "--db",
+        &db_arg,
+    ]);
+    assert!(!out.status.success());
+    let line = stderr_line(&out);
+    assert!(line.contains("bundle.pdf"), "{line}");
+    assert!(registered_exams(&db).is_empty(), "{line}");
+    assert_eq!(entries(&out_dir), vec!["bundle.pdf"]);
+
+    // Written, then registered: one exam, the one bundle.json names.
+    let good = dir.path().join("good");
+    let out = cli(&[
+        "render",
+        exam.to_str().expect("path"),
+        "--out",
+        good.to_str().expect("path"),
+        "--db",
+        &db_arg,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let manifest: Bundle =
+        serde_json::from_slice(&std::fs::read(good.join("bundle.json")).expect("json"))
+            .expect("manifest parses");
+    assert_eq!(
+        registered_exams(&db),
+        vec![manifest.exam_id.expect("exam id")]
+    );
+}
+
+#[test]
+fn a_render_that_cannot_be_registered_leaves_no_folder_behind() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out_dir = dir.path().join("new").join("out");
+    let exam = workspace().join("examples/simulado-1.json");
+    let out = cli(&[
+        "render",
+        exam.to_str().expect("path"),
+        "--out",
+        out_dir.to_str().expect("path"),
+        "--db",
+        "postgres://gabarito@127.0.0.1:1/gabarito",
+    ]);
+    assert!(!out.status.success());
+    stderr_line(&out);
+    assert!(!out_dir.exists(), "{:?}", entries(&out_dir));
+}
+
+#[test]
+fn an_exam_file_of_the_wrong_shape_says_what_was_expected() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out_dir = dir.path().join("out");
+    for (exam_json, expected) in [
+        (
+            r#"{"title":"T","questions":[{"key":5}]}"#,
+            r#"error: exam file: questions[0].key: invalid type: integer `5`, expected a choice letter like "C", a list like ["A","C"], or per-version keys like {"A":"C"}"#,
+        ),
+        (
+            &format!(
+                r#"{{"title":"{}","questions":[{{"key":"A"}}]}}"#,
+                "T".repeat(20_000)
+            ),
+            "error: exam file: title: 20000 characters, at most 200",
+        ),
+        (
+            r#"{"title":"T","date":"2026-02-31","questions":[{"key":"A"}]}"#,
+            r#"error: exam file: date: "2026-02-31" is not a date: 2026-02 has 28 days"#,
+        ),
+    ] {
+        let exam = dir.path().join("exam.json");
+        std::fs::write(&exam, exam_json).expect("write");
+        let out = cli(&[
+            "render",
+            exam.to_str().expect("path"),
+            "--out",
+            out_dir.to_str().expect("path"),
+        ]);
+        assert!(!out.status.success());
+        let line = stderr_line(&out);
+        assert!(line.starts_with(expected), "{line}");
+        assert!(!out_dir.exists());
+    }
+}

@@ -54,7 +54,11 @@ pub fn run(args: RescoreArgs) -> Result<u8> {
     Ok(EXIT_OK)
 }
 
+/// Applies the requested changes, each checked against its question as the teacher numbered it
+/// (`question 2: "Z" is not one of the choices A, B, C, D, E`), not as the exam file's JSON
+/// path (`questions[1].key`) that the store's validation of the whole exam would name.
 fn apply(exam: &mut Exam, args: &RescoreArgs) -> Result<()> {
+    let language = exam.language;
     for &n in &args.annul {
         question(exam, n)?.annulled = true;
     }
@@ -68,11 +72,18 @@ fn apply(exam: &mut Exam, args: &RescoreArgs) -> Result<()> {
             [one] => KeyAnswer::One(one.clone()),
             _ => KeyAnswer::Many(labels),
         };
-        question(exam, n)?.key = Key::Same(key);
+        let q = question(exam, n)?;
+        q.check_answer(&key, language)
+            .map_err(|e| anyhow!("question {n}: {e}"))?;
+        q.key = Key::Same(key);
     }
     for w in &args.weight {
         let (n, v) = split(w)?;
-        question(exam, n)?.weight = v.parse().with_context(|| format!("{w:?}: bad weight"))?;
+        let weight: f64 = v
+            .parse()
+            .with_context(|| format!("question {n}: weight {v:?} is not a number"))?;
+        Question::check_weight(weight).map_err(|e| anyhow!("question {n}: weight {e}"))?;
+        question(exam, n)?.weight = weight;
     }
     Ok(())
 }
@@ -93,4 +104,68 @@ fn split(arg: &str) -> Result<(u32, &str)> {
         .parse()
         .with_context(|| format!("{arg:?}: bad question number"))?;
     Ok((n, v.trim()))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: RescoreArgs,
+    }
+
+    fn applied(args: &[&str]) -> Result<Exam> {
+        let mut exam = Exam::from_json(
+            r#"{"title":"T","questions":[{"key":"A"},{"key":"B"},{"choices":"true-false","key":"C"}]}"#,
+        )
+        .expect("valid");
+        let cli = Cli::try_parse_from(["rescore", "EXAM"].iter().chain(args))?;
+        apply(&mut exam, &cli.args)?;
+        Ok(exam)
+    }
+
+    fn error(args: &[&str]) -> String {
+        format!("{:#}", applied(args).expect_err("refused"))
+    }
+
+    #[test]
+    fn a_bad_change_names_the_question_as_the_teacher_numbered_it() {
+        assert_eq!(
+            error(&["--key", "2=Z"]),
+            r#"question 2: "Z" is not one of the choices A, B, C, D, E"#
+        );
+        assert_eq!(
+            error(&["--key", "3=X"]),
+            r#"question 3: "X" is not one of the choices C, E"#
+        );
+        assert_eq!(
+            error(&["--key", "1=A,a"]),
+            r#"question 1: "a" appears twice"#
+        );
+        assert_eq!(
+            error(&["--weight", "2=-1"]),
+            "question 2: weight must be a non-negative number, found -1"
+        );
+        assert_eq!(
+            error(&["--weight", "2=inf"]),
+            "question 2: weight must be a non-negative number, found inf"
+        );
+        assert!(
+            error(&["--weight", "2=heavy"])
+                .starts_with(r#"question 2: weight "heavy" is not a number"#)
+        );
+        assert_eq!(
+            error(&["--key", "4=A"]),
+            "question 4 does not exist (the exam has 3)"
+        );
+        let exam =
+            applied(&["--key", "2=c,e", "--weight", "1=2.5", "--annul", "3"]).expect("valid");
+        assert_eq!(exam.key_for("A", 1), Some(vec![2, 4]));
+        assert_eq!(exam.questions[0].weight, 2.5);
+        assert!(exam.questions[2].annulled);
+    }
 }

@@ -28,7 +28,7 @@ use printpdf::{
 use rand::SeedableRng;
 
 pub use fonts::FontError;
-pub use output::WriteError;
+pub use output::{StagedBundle, WriteError};
 pub use qr::QrError;
 
 use crate::fonts::Fonts;
@@ -234,7 +234,8 @@ fn plan_sheets<'a>(
 }
 
 /// What [`model::read_roster`] guarantees, checked again for rosters built in code: every
-/// student has an id and a name, and no id appears twice (the manifest maps codes to ids).
+/// student has an id and a name, no field is longer than its limit, and no id appears twice
+/// (the manifest maps codes to ids).
 fn check_roster(students: &[Student]) -> Result<(), RenderError> {
     let mut ids = HashSet::new();
     for (index, s) in students.iter().enumerate() {
@@ -242,6 +243,8 @@ fn check_roster(students: &[Student]) -> Result<(), RenderError> {
             Some("student_id is empty".to_string())
         } else if s.name.trim().is_empty() {
             Some("name is empty".to_string())
+        } else if let Err(message) = s.check_lengths() {
+            Some(message)
         } else if !ids.insert(s.student_id.as_str()) {
             Some(format!("student_id {:?} appears twice", s.student_id))
         } else {

@@ -1,9 +1,17 @@
 //! Writing a rendered bundle to a directory as `bundle.pdf` + `bundle.json`, so that a reader
 //! never sees a half-written file under the final names.
+//!
+//! Writing is staged so that a caller can register the bundle only once its files are known to
+//! be writable: [`RenderedBundle::stage`] writes the PDF under a temporary name (which proves
+//! the directory usable), [`StagedBundle::commit`] then writes the manifest (which carries the
+//! registered exam's id) and renames both into place. A stage dropped without a commit removes
+//! its temporary files.
 
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+
+use model::Bundle;
 
 use crate::RenderedBundle;
 
@@ -17,47 +25,120 @@ pub struct WriteError {
     pub source: std::io::Error,
 }
 
+/// The names the bundle's files take in their directory.
+const PDF_NAME: &str = "bundle.pdf";
+/// See [`PDF_NAME`].
+const JSON_NAME: &str = "bundle.json";
+
+/// A bundle whose PDF is written, under a temporary name, in its output directory; its
+/// manifest is not yet. Dropping it without [`StagedBundle::commit`] removes what it wrote.
+#[derive(Debug)]
+pub struct StagedBundle {
+    dir: PathBuf,
+    /// Whether staging created `dir` (then an abandoned stage removes it again).
+    created: bool,
+    /// Temporary files written so far, removed on drop unless committed.
+    temps: Vec<PathBuf>,
+}
+
 impl RenderedBundle {
     /// The manifest as written to `bundle.json`: compact (it lists every bubble of every page;
     /// pretty-printing would more than double it), newline-terminated.
     pub fn manifest_json(&self) -> serde_json::Result<Vec<u8>> {
-        let mut json = serde_json::to_vec(&self.manifest)?;
-        json.push(b'\n');
-        Ok(json)
+        manifest_json(&self.manifest)
     }
 
     /// Writes `dir/bundle.pdf` and `dir/bundle.json` (creating `dir`): each goes to a
     /// temporary file in `dir` first, synced, then renamed over the final name.
     pub fn write_to(&self, dir: &Path) -> Result<(), WriteError> {
-        let fail = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| WriteError { path, source }
+        self.stage(dir)?.commit(&self.manifest)
+    }
+
+    /// Creates `dir` if needed and writes the PDF there under a temporary name, synced: after
+    /// this, only the manifest remains to write. Refuses a directory whose final names are
+    /// taken by something that cannot be replaced (a directory).
+    pub fn stage(&self, dir: &Path) -> Result<StagedBundle, WriteError> {
+        let created = fs::symlink_metadata(dir).is_err();
+        if fs::metadata(dir).is_ok_and(|m| !m.is_dir()) {
+            // create_dir_all would only say "File exists".
+            return Err(WriteError {
+                path: dir.to_path_buf(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "a file has this name, not a folder",
+                ),
+            });
+        }
+        fs::create_dir_all(dir).map_err(|source| WriteError {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let mut staged = StagedBundle {
+            dir: dir.to_path_buf(),
+            created,
+            temps: Vec::new(),
         };
-        let json = self
-            .manifest_json()
-            .map_err(|e| fail(&dir.join("bundle.json"))(std::io::Error::other(e)))?;
-        fs::create_dir_all(dir).map_err(fail(dir))?;
-        let pdf_tmp = write_temp(dir, "bundle.pdf", &self.pdf)?;
-        let json_tmp = match write_temp(dir, "bundle.json", &json) {
-            Ok(p) => p,
-            Err(e) => {
-                let _ = fs::remove_file(&pdf_tmp);
-                return Err(e);
-            }
-        };
-        for (tmp, name) in [(&pdf_tmp, "bundle.pdf"), (&json_tmp, "bundle.json")] {
+        for name in [PDF_NAME, JSON_NAME] {
             let target = dir.join(name);
-            if let Err(e) = fs::rename(tmp, &target) {
-                let _ = fs::remove_file(&pdf_tmp);
-                let _ = fs::remove_file(&json_tmp);
-                return Err(fail(&target)(e));
+            if fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir()) {
+                return Err(WriteError {
+                    path: target,
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::AlreadyExists,
+                        "a directory has this name",
+                    ),
+                });
             }
         }
+        staged.temps.push(write_temp(dir, PDF_NAME, &self.pdf)?);
+        Ok(staged)
+    }
+}
+
+impl StagedBundle {
+    /// Writes `manifest` as `bundle.json` (to a temporary name), then renames the PDF and the
+    /// manifest into place. On failure, the temporary files are removed.
+    pub fn commit(mut self, manifest: &Bundle) -> Result<(), WriteError> {
+        let json = manifest_json(manifest).map_err(|e| WriteError {
+            path: self.dir.join(JSON_NAME),
+            source: std::io::Error::other(e),
+        })?;
+        self.temps.push(write_temp(&self.dir, JSON_NAME, &json)?);
+        for (tmp, name) in self.temps.iter().zip([PDF_NAME, JSON_NAME]) {
+            let target = self.dir.join(name);
+            fs::rename(tmp, &target).map_err(|source| WriteError {
+                path: target,
+                source,
+            })?;
+        }
+        self.temps.clear();
+        self.created = false;
         Ok(())
     }
 }
 
-/// Writes `bytes` to a hidden temporary file in `dir` and syncs it; returns its path.
+impl Drop for StagedBundle {
+    fn drop(&mut self) {
+        for tmp in &self.temps {
+            // Already renamed, or never fully written: either way nothing more to clean.
+            let _ = fs::remove_file(tmp);
+        }
+        if self.created {
+            // Only when empty: never remove anything this stage did not write.
+            let _ = fs::remove_dir(&self.dir);
+        }
+    }
+}
+
+/// `manifest` as written to `bundle.json`.
+fn manifest_json(manifest: &Bundle) -> serde_json::Result<Vec<u8>> {
+    let mut json = serde_json::to_vec(manifest)?;
+    json.push(b'\n');
+    Ok(json)
+}
+
+/// Writes `bytes` to a hidden temporary file in `dir` and syncs it; returns its path. An error
+/// names the file's final name, which is the one the user knows.
 fn write_temp(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, WriteError> {
     let path = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| -> std::io::Result<()> {
@@ -69,7 +150,10 @@ fn write_temp(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, WriteErro
         Ok(()) => Ok(path),
         Err(source) => {
             let _ = fs::remove_file(&path);
-            Err(WriteError { path, source })
+            Err(WriteError {
+                path: dir.join(name),
+                source,
+            })
         }
     }
 }

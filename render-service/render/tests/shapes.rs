@@ -214,3 +214,52 @@ fn refusals() {
         Err(RenderError::Exam(e)) if e.path == "versions"
     ));
 }
+
+#[test]
+fn texts_at_their_length_limit_render_quickly_and_longer_ones_are_refused() {
+    use model::exam::{MAX_SCHOOL_CHARS, MAX_SUBJECT_CHARS, MAX_TITLE_CHARS};
+    use model::roster::{MAX_CLASS_CHARS, MAX_NAME_CHARS, MAX_STUDENT_ID_CHARS};
+    let mut exam = mixed_exam();
+    exam.title = "Simulado de Matemática ".repeat(20)[..MAX_TITLE_CHARS].to_string();
+    exam.school = "W".repeat(MAX_SCHOOL_CHARS);
+    exam.subject = "Física "
+        .repeat(30)
+        .chars()
+        .take(MAX_SUBJECT_CHARS)
+        .collect();
+    let student = Student {
+        student_id: "9".repeat(MAX_STUDENT_ID_CHARS),
+        name: "Maria Conceição Gonçalves "
+            .repeat(10)
+            .chars()
+            .take(MAX_NAME_CHARS)
+            .collect(),
+        class: "Ç".repeat(MAX_CLASS_CHARS),
+    };
+    let start = std::time::Instant::now();
+    let bundle = render_bundle_seeded(&exam, Some(std::slice::from_ref(&student)), 1, 7)
+        .expect("texts at their limit render");
+    let elapsed = start.elapsed();
+    assert!(elapsed.as_secs_f32() < 1.0, "{elapsed:?}");
+    assert_eq!(bundle.manifest.pages.len(), 2);
+
+    let mut long = exam.clone();
+    long.title = "T".repeat(20_000);
+    match render_bundle_seeded(&long, None, 1, 7) {
+        Err(RenderError::Exam(e)) => {
+            assert_eq!(e.to_string(), "title: 20000 characters, at most 200")
+        }
+        other => panic!("{:?}", other.map(|b| b.manifest.pages.len())),
+    }
+    let mut named = student.clone();
+    named.name = "N".repeat(MAX_NAME_CHARS + 1);
+    match render_bundle_seeded(&exam, Some(&[named]), 1, 7) {
+        Err(e @ RenderError::Roster { index: 0, .. }) => {
+            assert_eq!(
+                e.to_string(),
+                "roster entry 0: name: 121 characters, at most 120"
+            )
+        }
+        other => panic!("{:?}", other.map(|b| b.manifest.pages.len())),
+    }
+}

@@ -43,7 +43,8 @@ pub enum Language {
 }
 
 /// The choices of a question: a count of lettered choices, or a true/false item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+// Deserialised by hand, like `KeyAnswer` and `Key` (see their `Deserialize` impls).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum Choices {
     /// Lettered choices A, B, C, … (2 to 10).
@@ -110,7 +111,7 @@ impl Choices {
 }
 
 /// One or several correct choices.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum KeyAnswer {
     /// A single correct choice, e.g. `"C"`.
@@ -129,7 +130,7 @@ impl KeyAnswer {
 }
 
 /// The answer key of a question: the same for every version, or one per version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum Key {
     /// The same answer for every version.
@@ -157,6 +158,75 @@ pub struct Question {
 
 fn default_weight() -> f64 {
     1.0
+}
+
+/// What is wrong with one value of an exam, before it is placed at a path (an exam file names
+/// the JSON field, a command names the question).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FieldError {
+    /// A key names no choice.
+    #[error("must name at least one choice")]
+    NoChoice,
+    /// A key names a choice the question does not have.
+    #[error("{label:?} is not one of the choices {choices}")]
+    NotAChoice {
+        /// The label as given.
+        label: String,
+        /// The question's choices, e.g. `A, B, C, D, E`.
+        choices: String,
+    },
+    /// A key names the same choice twice.
+    #[error("{label:?} appears twice")]
+    Repeated {
+        /// The label as given.
+        label: String,
+    },
+    /// A weight that is negative or not a number.
+    #[error("must be a non-negative number, found {0}")]
+    BadWeight(f64),
+    /// A text longer than its limit.
+    #[error("{len} characters, at most {max}")]
+    TooLong {
+        /// Its length in characters.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+}
+
+impl Question {
+    /// Checks that `answer` names at least one of this question's choices, each once.
+    /// `language` only words the list of choices in the error.
+    pub fn check_answer(&self, answer: &KeyAnswer, language: Language) -> Result<(), FieldError> {
+        let labels = answer.labels();
+        if labels.is_empty() {
+            return Err(FieldError::NoChoice);
+        }
+        let mut seen = BTreeSet::new();
+        for label in labels {
+            let idx = self
+                .choices
+                .index_of(label)
+                .ok_or_else(|| FieldError::NotAChoice {
+                    label: label.to_string(),
+                    choices: self.choices.labels(language).join(", "),
+                })?;
+            if !seen.insert(idx) {
+                return Err(FieldError::Repeated {
+                    label: label.to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks one weight: finite and not negative.
+    pub fn check_weight(weight: f64) -> Result<(), FieldError> {
+        if !weight.is_finite() || weight < 0.0 {
+            return Err(FieldError::BadWeight(weight));
+        }
+        Ok(())
+    }
 }
 
 /// How multiple-correct questions are scored.
@@ -187,13 +257,16 @@ pub struct Scoring {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Exam {
-    /// Title printed on every sheet, e.g. "Simulado 1 — Matemática".
+    /// Title printed on every sheet, e.g. "Simulado 1 — Matemática" (at most 200 characters).
+    #[schemars(length(max = MAX_TITLE_CHARS))]
     pub title: String,
-    /// School name printed on every sheet.
+    /// School name printed on every sheet (at most 200 characters).
     #[serde(default)]
+    #[schemars(length(max = MAX_SCHOOL_CHARS))]
     pub school: String,
-    /// Subject printed on every sheet.
+    /// Subject printed on every sheet (at most 120 characters).
     #[serde(default)]
+    #[schemars(length(max = MAX_SUBJECT_CHARS))]
     pub subject: String,
     /// Date of the exam, `YYYY-MM-DD`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -227,6 +300,12 @@ fn default_student_number_digits() -> u8 {
 
 /// Most questions an exam may have.
 pub const MAX_QUESTIONS: usize = 1000;
+/// Most characters of the title (longer would not fit the printed header legibly).
+pub const MAX_TITLE_CHARS: usize = 200;
+/// Most characters of the school's name.
+pub const MAX_SCHOOL_CHARS: usize = 200;
+/// Most characters of the subject.
+pub const MAX_SUBJECT_CHARS: usize = 120;
 /// Most digits of a student-number grid.
 pub const MAX_STUDENT_NUMBER_DIGITS: u8 = 12;
 
@@ -268,13 +347,15 @@ impl Exam {
         if self.title.trim().is_empty() {
             return Err(ExamError::at("title", "must not be empty"));
         }
-        if let Some(date) = &self.date
-            && !is_iso_date(date)
-        {
-            return Err(ExamError::at(
-                "date",
-                format!("{date:?} is not a YYYY-MM-DD date"),
-            ));
+        for (field, text, max) in [
+            ("title", &self.title, MAX_TITLE_CHARS),
+            ("school", &self.school, MAX_SCHOOL_CHARS),
+            ("subject", &self.subject, MAX_SUBJECT_CHARS),
+        ] {
+            check_length(text, max).map_err(|e| ExamError::at(field, e.to_string()))?;
+        }
+        if let Some(date) = &self.date {
+            check_date(date).map_err(|message| ExamError::at("date", message))?;
         }
         if self.versions.is_empty() {
             return Err(ExamError::at("versions", "must name at least one version"));
@@ -310,12 +391,15 @@ impl Exam {
             ));
         }
         if !self.scoring.wrong.is_finite() || self.scoring.wrong > 0.0 {
-            return Err(ExamError::at("scoring.wrong", "must be zero or negative"));
+            return Err(ExamError::at(
+                "scoring.wrong",
+                "must be a number, zero or negative",
+            ));
         }
         for (i, q) in self.questions.iter().enumerate() {
             self.validate_question(i, q)?;
         }
-        Ok(())
+        self.validate_totals()
     }
 
     fn validate_question(&self, i: usize, q: &Question) -> Result<(), ExamError> {
@@ -328,42 +412,19 @@ impl Exam {
                 format!("must be {MIN_CHOICES} to {MAX_CHOICES} or \"true-false\", found {n}"),
             ));
         }
-        if !q.weight.is_finite() || q.weight < 0.0 {
-            return Err(ExamError::at(at("weight"), "must be a non-negative number"));
-        }
-        let check_answer = |path: String, answer: &KeyAnswer| -> Result<(), ExamError> {
-            let labels = answer.labels();
-            if labels.is_empty() {
-                return Err(ExamError::at(path, "must name at least one choice"));
-            }
-            let mut seen = BTreeSet::new();
-            for label in labels {
-                let idx = q.choices.index_of(label).ok_or_else(|| {
-                    ExamError::at(
-                        path.clone(),
-                        format!(
-                            "{label:?} is not one of the choices {}",
-                            q.choices.labels(self.language).join(", ")
-                        ),
-                    )
-                })?;
-                if !seen.insert(idx) {
-                    return Err(ExamError::at(
-                        path.clone(),
-                        format!("{label:?} appears twice"),
-                    ));
-                }
-            }
-            Ok(())
+        Question::check_weight(q.weight).map_err(|e| ExamError::at(at("weight"), e.to_string()))?;
+        let check = |path: String, answer: &KeyAnswer| {
+            q.check_answer(answer, self.language)
+                .map_err(|e| ExamError::at(path, e.to_string()))
         };
         match &q.key {
-            Key::Same(answer) => check_answer(at("key"), answer)?,
+            Key::Same(answer) => check(at("key"), answer)?,
             Key::PerVersion(map) => {
                 for v in &self.versions {
                     let answer = map.get(v).ok_or_else(|| {
                         ExamError::at(at("key"), format!("has no answer for version {v:?}"))
                     })?;
-                    check_answer(format!("{}.{v}", at("key")), answer)?;
+                    check(format!("{}.{v}", at("key")), answer)?;
                 }
                 if let Some(extra) = map.keys().find(|k| !self.versions.contains(k)) {
                     return Err(ExamError::at(
@@ -372,6 +433,31 @@ impl Exam {
                     ));
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Refuses weights whose total (the maximum score) or whose total wrong-answer penalty is
+    /// not a finite number: each weight alone can be finite while the sum overflows.
+    fn validate_totals(&self) -> Result<(), ExamError> {
+        let mut total = 0.0_f64;
+        for (i, q) in self.questions.iter().enumerate() {
+            total += q.weight;
+            if !total.is_finite() {
+                return Err(ExamError::at(
+                    format!("questions[{i}].weight"),
+                    format!("{} makes the total of the weights too large", q.weight),
+                ));
+            }
+        }
+        if !(self.scoring.wrong * total).is_finite() {
+            return Err(ExamError::at(
+                "scoring.wrong",
+                format!(
+                    "{} times the total weight {total} is too large",
+                    self.scoring.wrong
+                ),
+            ));
         }
         Ok(())
     }
@@ -400,13 +486,162 @@ impl Exam {
     }
 }
 
-fn is_iso_date(s: &str) -> bool {
+/// Checks that `s` is a `YYYY-MM-DD` date that exists in the (proleptic Gregorian) calendar.
+fn check_date(s: &str) -> Result<(), String> {
     let b = s.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return false;
+    let digits = |r: std::ops::Range<usize>| {
+        s.get(r)
+            .filter(|x| x.bytes().all(|c| c.is_ascii_digit()))
+            .and_then(|x| x.parse::<u32>().ok())
+    };
+    let (Some(year), Some(month), Some(day)) = (digits(0..4), digits(5..7), digits(8..10)) else {
+        return Err(format!("{s:?} is not a YYYY-MM-DD date"));
+    };
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' || !(1..=12).contains(&month) {
+        return Err(format!("{s:?} is not a YYYY-MM-DD date"));
     }
-    let num = |r: std::ops::Range<usize>| s.get(r).and_then(|x| x.parse::<u32>().ok());
-    matches!((num(0..4), num(5..7), num(8..10)), (Some(_), Some(m), Some(d)) if (1..=12).contains(&m) && (1..=31).contains(&d))
+    let days = days_in_month(year, month);
+    if !(1..=days).contains(&day) {
+        return Err(format!(
+            "{s:?} is not a date: {year:04}-{month:02} has {days} days"
+        ));
+    }
+    Ok(())
+}
+
+/// Days in `month` (1–12) of `year`, leap years included.
+fn days_in_month(year: u32, month: u32) -> u32 {
+    let leap = year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400));
+    match month {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Checks that `text` has at most `max` characters (Unicode scalar values, as a person counts
+/// them, not bytes).
+pub fn check_length(text: &str, max: usize) -> Result<(), FieldError> {
+    let len = text.chars().count();
+    if len > max {
+        return Err(FieldError::TooLong { len, max });
+    }
+    Ok(())
+}
+
+/// What a question's `choices` must be, in error messages.
+const CHOICES_EXPECTED: &str = "a number of choices from 2 to 10, or \"true-false\"";
+/// What a key's letter must be.
+const LETTER_EXPECTED: &str = "a choice letter like \"C\"";
+/// What one version's key must be.
+const ANSWER_EXPECTED: &str = "a choice letter like \"C\" or a list like [\"A\",\"C\"]";
+/// What a question's `key` must be.
+const KEY_EXPECTED: &str =
+    "a choice letter like \"C\", a list like [\"A\",\"C\"], or per-version keys like {\"A\":\"C\"}";
+
+// The untagged enums are deserialised by hand: serde's untagged derive can only say "data did
+// not match any variant of untagged enum", where a teacher needs to hear what was expected.
+
+impl<'de> Deserialize<'de> for Choices {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ChoicesVisitor;
+        impl serde::de::Visitor<'_> for ChoicesVisitor {
+            type Value = Choices;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(CHOICES_EXPECTED)
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Choices, E> {
+                u8::try_from(n)
+                    .map(Choices::Count)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(n), &self))
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Choices, E> {
+                if s == "true-false" {
+                    Ok(Choices::TrueFalse(TrueFalse::TrueFalse))
+                } else {
+                    Err(E::invalid_value(serde::de::Unexpected::Str(s), &self))
+                }
+            }
+        }
+        d.deserialize_any(ChoicesVisitor)
+    }
+}
+
+/// One choice letter of a key.
+struct Letter(String);
+
+impl<'de> Deserialize<'de> for Letter {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct LetterVisitor;
+        impl serde::de::Visitor<'_> for LetterVisitor {
+            type Value = Letter;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(LETTER_EXPECTED)
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Letter, E> {
+                Ok(Letter(s.to_string()))
+            }
+        }
+        d.deserialize_any(LetterVisitor)
+    }
+}
+
+/// The letters of a list key, each checked to be a string.
+fn letters<'de, A: serde::de::SeqAccess<'de>>(mut seq: A) -> Result<Vec<String>, A::Error> {
+    let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(16));
+    while let Some(Letter(l)) = seq.next_element()? {
+        out.push(l);
+    }
+    Ok(out)
+}
+
+impl<'de> Deserialize<'de> for KeyAnswer {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct AnswerVisitor;
+        impl<'de> serde::de::Visitor<'de> for AnswerVisitor {
+            type Value = KeyAnswer;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(ANSWER_EXPECTED)
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<KeyAnswer, E> {
+                Ok(KeyAnswer::One(s.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> Result<KeyAnswer, A::Error> {
+                letters(seq).map(KeyAnswer::Many)
+            }
+        }
+        d.deserialize_any(AnswerVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> serde::de::Visitor<'de> for KeyVisitor {
+            type Value = Key;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(KEY_EXPECTED)
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Key, E> {
+                Ok(Key::Same(KeyAnswer::One(s.to_string())))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Key, A::Error> {
+                letters(seq).map(|v| Key::Same(KeyAnswer::Many(v)))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Key, A::Error> {
+                let mut out = BTreeMap::new();
+                while let Some((version, answer)) = map.next_entry::<String, KeyAnswer>()? {
+                    out.insert(version, answer);
+                }
+                Ok(Key::PerVersion(out))
+            }
+        }
+        d.deserialize_any(KeyVisitor)
+    }
 }
 
 #[cfg(test)]
@@ -484,6 +719,192 @@ mod tests {
             let err = Exam::from_json(json).expect_err(json);
             assert!(err.path.starts_with(path), "{json}: got {err}");
         }
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_shape_says_what_was_expected() {
+        let key = r#"expected a choice letter like "C", a list like ["A","C"], or per-version keys like {"A":"C"}"#;
+        let answer = r#"expected a choice letter like "C" or a list like ["A","C"]"#;
+        let choices = r#"expected a number of choices from 2 to 10, or "true-false""#;
+        let letter = r#"expected a choice letter like "C""#;
+        let cases = [
+            (r#"{"key":5}"#, "questions[0].key", key),
+            (r#"{"key":true}"#, "questions[0].key", key),
+            (r#"{"key":null}"#, "questions[0].key", key),
+            (r#"{"key":1.5}"#, "questions[0].key", key),
+            (r#"{"key":{"A":3}}"#, "questions[0].key.A", answer),
+            (r#"{"key":{"A":{"B":"C"}}}"#, "questions[0].key.A", answer),
+            (r#"{"key":["A",5]}"#, "questions[0].key[1]", letter),
+            (r#"{"key":{"A":["A",[]]}}"#, "questions[0].key.A[1]", letter),
+            (
+                r#"{"key":"A","choices":"many"}"#,
+                "questions[0].choices",
+                choices,
+            ),
+            (
+                r#"{"key":"A","choices":-1}"#,
+                "questions[0].choices",
+                choices,
+            ),
+            (
+                r#"{"key":"A","choices":300}"#,
+                "questions[0].choices",
+                choices,
+            ),
+            (
+                r#"{"key":"A","choices":4.5}"#,
+                "questions[0].choices",
+                choices,
+            ),
+            (
+                r#"{"key":"A","choices":[5]}"#,
+                "questions[0].choices",
+                choices,
+            ),
+        ];
+        for (question, path, expected) in cases {
+            let json = format!(r#"{{"title":"T","questions":[{question}]}}"#);
+            let err = Exam::from_json(&json).expect_err(&json);
+            assert_eq!(err.path, path, "{json}: {err}");
+            assert!(err.message.contains(expected), "{json}: {err}");
+            assert!(!err.message.contains("did not match"), "{json}: {err}");
+        }
+        // The shapes that are right still parse, in every form.
+        let exam = Exam::from_json(
+            r#"{"title":"T","versions":["A","B"],"questions":[
+                {"key":"C"},{"key":["A","C"]},{"key":{"A":"B","B":["C","D"]}},
+                {"choices":"true-false","key":"C"},{"choices":3,"key":"c"}]}"#,
+        )
+        .expect("valid");
+        assert_eq!(exam.key_for("B", 2), Some(vec![2, 3]));
+        assert_eq!(
+            exam.questions[3].choices,
+            Choices::TrueFalse(TrueFalse::TrueFalse)
+        );
+        assert_eq!(exam.questions[4].choices, Choices::Count(3));
+        // And what is written reads back the same.
+        let again = Exam::from_json(&serde_json::to_string(&exam).expect("json")).expect("valid");
+        assert_eq!(again, exam);
+    }
+
+    #[test]
+    fn a_date_must_exist_in_the_calendar() {
+        for (date, ok) in [
+            ("2026-02-31", false),
+            ("2026-02-29", false),
+            ("2100-02-29", false),
+            ("2026-04-31", false),
+            ("2026-13-01", false),
+            ("2026-00-10", false),
+            ("2026-01-00", false),
+            ("2026-1-01x", false),
+            ("+026-01-01", false),
+            ("2024-02-29", true),
+            ("2000-02-29", true),
+            ("2026-12-31", true),
+            ("2026-01-01", true),
+        ] {
+            let json = format!(r#"{{"title":"T","date":"{date}","questions":[{{"key":"A"}}]}}"#);
+            match Exam::from_json(&json) {
+                Ok(_) => assert!(ok, "{date} accepted"),
+                Err(e) => {
+                    assert!(!ok, "{date} refused: {e}");
+                    assert_eq!(e.path, "date", "{e}");
+                    assert!(e.message.contains(date), "{e}");
+                }
+            }
+        }
+        let err = Exam::from_json(r#"{"title":"T","date":"2026-02-31","questions":[{"key":"A"}]}"#)
+            .expect_err("no 31 February");
+        assert_eq!(
+            err.to_string(),
+            r#"date: "2026-02-31" is not a date: 2026-02 has 28 days"#
+        );
+    }
+
+    #[test]
+    fn weights_must_add_up_to_a_finite_total() {
+        let err = Exam::from_json(
+            r#"{"title":"T","questions":[{"key":"A"},{"key":"A","weight":1e308},{"key":"A","weight":1e308}]}"#,
+        )
+        .expect_err("infinite total");
+        assert_eq!(err.path, "questions[2].weight", "{err}");
+        let err = Exam::from_json(
+            r#"{"title":"T","scoring":{"wrong":-1e308},"questions":[{"key":"A","weight":2}]}"#,
+        )
+        .expect_err("infinite penalty");
+        assert_eq!(err.path, "scoring.wrong", "{err}");
+        let err = Exam::from_json(r#"{"title":"T","questions":[{"key":"A","weight":-1}]}"#)
+            .expect_err("negative");
+        assert_eq!(
+            err.to_string(),
+            "questions[0].weight: must be a non-negative number, found -1"
+        );
+        // Built in code, not parsed: NaN and infinities are refused too.
+        let mut exam = Exam::from_json(r#"{"title":"T","questions":[{"key":"A"},{"key":"B"}]}"#)
+            .expect("valid");
+        for w in [f64::NAN, f64::INFINITY] {
+            exam.questions[1].weight = w;
+            assert_eq!(
+                exam.validate().expect_err("weight").path,
+                "questions[1].weight"
+            );
+        }
+        exam.questions[1].weight = 1.0;
+        exam.scoring.wrong = f64::NEG_INFINITY;
+        assert_eq!(exam.validate().expect_err("wrong").path, "scoring.wrong");
+        exam.scoring.wrong = f64::NAN;
+        assert_eq!(exam.validate().expect_err("wrong").path, "scoring.wrong");
+        exam.scoring.wrong = -1.0;
+        exam.validate().expect("finite");
+    }
+
+    #[test]
+    fn printed_texts_have_a_length_limit() {
+        for (field, max) in [
+            ("title", MAX_TITLE_CHARS),
+            ("school", MAX_SCHOOL_CHARS),
+            ("subject", MAX_SUBJECT_CHARS),
+        ] {
+            let exam = |len: usize| {
+                let mut fields = serde_json::json!({"title": "T", "questions": [{"key": "A"}]});
+                fields[field] = serde_json::Value::String("ç".repeat(len));
+                Exam::from_json(&fields.to_string())
+            };
+            exam(max).expect("at the limit");
+            let err = exam(20_000).expect_err("too long");
+            assert_eq!(
+                err.to_string(),
+                format!("{field}: 20000 characters, at most {max}")
+            );
+        }
+        let schema = Exam::json_schema();
+        assert_eq!(schema["properties"]["title"]["maxLength"], MAX_TITLE_CHARS);
+    }
+
+    #[test]
+    fn a_key_is_checked_against_its_question() {
+        let exam = Exam::from_json(r#"{"title":"T","questions":[{"key":"A"}]}"#).expect("valid");
+        let q = &exam.questions[0];
+        let err = q
+            .check_answer(&KeyAnswer::One("Z".into()), Language::PtBr)
+            .expect_err("Z");
+        assert_eq!(
+            err.to_string(),
+            r#""Z" is not one of the choices A, B, C, D, E"#
+        );
+        q.check_answer(
+            &KeyAnswer::Many(vec!["a".into(), "E".into()]),
+            Language::PtBr,
+        )
+        .expect("valid");
+        assert_eq!(
+            q.check_answer(
+                &KeyAnswer::Many(vec!["A".into(), "a".into()]),
+                Language::PtBr
+            ),
+            Err(FieldError::Repeated { label: "a".into() })
+        );
     }
 
     #[test]

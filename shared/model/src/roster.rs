@@ -17,6 +17,28 @@ pub struct Student {
     pub class: String,
 }
 
+/// Most characters of a student's id.
+pub const MAX_STUDENT_ID_CHARS: usize = 64;
+/// Most characters of a student's name (longer would not fit the printed name box legibly).
+pub const MAX_NAME_CHARS: usize = 120;
+/// Most characters of a class.
+pub const MAX_CLASS_CHARS: usize = 40;
+
+impl Student {
+    /// Checks the length of every field; the error names the field, e.g.
+    /// `name: 500 characters, at most 120`.
+    pub fn check_lengths(&self) -> Result<(), String> {
+        for (field, text, max) in [
+            ("student_id", &self.student_id, MAX_STUDENT_ID_CHARS),
+            ("name", &self.name, MAX_NAME_CHARS),
+            ("class", &self.class, MAX_CLASS_CHARS),
+        ] {
+            crate::exam::check_length(text, max).map_err(|e| format!("{field}: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
 /// A roster that cannot be used, with the CSV row (1 = header) that shows it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("roster row {row}: {message}")]
@@ -81,6 +103,9 @@ pub fn read_roster(input: impl Read) -> Result<Vec<Student>, RosterError> {
                 message: "name is empty".into(),
             });
         }
+        student
+            .check_lengths()
+            .map_err(|message| RosterError { row, message })?;
         if !ids.insert(student.student_id.clone()) {
             return Err(RosterError {
                 row,
@@ -132,6 +157,33 @@ mod tests {
         assert_eq!(read_roster(short.as_bytes()).unwrap_err().row, 3);
         let header = "id,name\n1,A\n";
         assert_eq!(read_roster(header.as_bytes()).unwrap_err().row, 1);
+        let long = format!(
+            "student_id,name,class\n1,A,x\n2,B,x\n3,{},x\n",
+            "é".repeat(121)
+        );
+        let err = read_roster(long.as_bytes()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "roster row 4: name: 121 characters, at most 120"
+        );
+        let at_limit = format!(
+            "student_id,name,class\n1,{},{}\n",
+            "é".repeat(120),
+            "x".repeat(40)
+        );
+        assert_eq!(
+            read_roster(at_limit.as_bytes())
+                .expect("at the limit")
+                .len(),
+            1
+        );
+        let class = format!("student_id,name,class\n1,A,{}\n", "x".repeat(41));
+        assert!(
+            read_roster(class.as_bytes())
+                .unwrap_err()
+                .message
+                .starts_with("class: 41 characters")
+        );
         let latin1: &[u8] = b"student_id,name,class\n1,Jos\xe9,x\n";
         let err = read_roster(latin1).unwrap_err();
         assert_eq!(err.row, 2, "{err}");
