@@ -46,23 +46,22 @@ impl Recorder {
     }
 
     /// Registers a bundle rendered without a database (its sheets unknown here), so that its
-    /// scans can be recorded. A bundle already registered is left alone.
+    /// scans can be recorded: under the manifest's `exam_id` when it names one. A bundle
+    /// already registered is left alone, also when another run registers it at the same time.
     pub fn ensure_bundle(&self, bundle: &Bundle) -> Result<()> {
-        let Some(first) = bundle.pages.first() else {
+        if bundle.pages.is_empty() {
             return Ok(());
-        };
-        self.rt.block_on(async {
-            if self
-                .store
-                .sheet(&self.tenant, &first.sheet_code)
-                .await?
-                .is_none()
-            {
-                let id = self.store.register_bundle(&self.tenant, bundle).await?;
-                eprintln!("grader: registered the bundle's exam as {id}");
-            }
-            anyhow::Ok(())
-        })
+        }
+        let registered = self
+            .rt
+            .block_on(self.store.ensure_bundle(&self.tenant, bundle))?;
+        if registered.new {
+            eprintln!(
+                "grader: registered the bundle's exam as {}",
+                registered.exam_id
+            );
+        }
+        Ok(())
     }
 
     /// Sheet look-up in the database, for [`Grader::with_directory`].
