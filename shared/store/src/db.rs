@@ -160,19 +160,13 @@ impl Store {
                 folder: folder.display().to_string(),
             });
         }
-        let options = options
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(60));
-        // One connection: within a process, transactions take turns here rather than at the
-        // file's lock, at no cost for a command line.
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(Duration::from_secs(300))
-            .connect_with(options)
-            .await;
+        let pool = match sqlite_pool(options.clone(), false).await {
+            // A file this user may only read, in a folder where SQLite cannot create the WAL
+            // index beside it: open it as an unchanging file, which needs no index, so that it
+            // can still be read (writes are then refused as read-only).
+            Err(e) if is_read_only(&e) => sqlite_pool(options, true).await,
+            other => other,
+        };
         let store = Self {
             backend: Backend::Sqlite(pool.map_err(StoreError::from)?),
             name,
@@ -361,15 +355,8 @@ impl Store {
         question: u32,
         annulled: bool,
     ) -> R<RescoreReport> {
-        with_tx!(self, Write, |tx| change_exam(
-            tx,
-            tenant,
-            exam_id,
-            move |mut exam| {
-                question_mut(&mut exam, question)?.annulled = annulled;
-                Ok(exam)
-            }
-        ))
+        self.change_question(tenant, exam_id, question, move |q| q.annulled = annulled)
+            .await
     }
 
     /// Changes the key of question `question` (from 1) and re-scores the exam.
@@ -380,15 +367,8 @@ impl Store {
         question: u32,
         key: Key,
     ) -> R<RescoreReport> {
-        with_tx!(self, Write, |tx| change_exam(
-            tx,
-            tenant,
-            exam_id,
-            move |mut exam| {
-                question_mut(&mut exam, question)?.key = key;
-                Ok(exam)
-            }
-        ))
+        self.change_question(tenant, exam_id, question, move |q| q.key = key)
+            .await
     }
 
     /// Changes the weight of question `question` (from 1) and re-scores the exam.
@@ -399,12 +379,24 @@ impl Store {
         question: u32,
         weight: f64,
     ) -> R<RescoreReport> {
+        self.change_question(tenant, exam_id, question, move |q| q.weight = weight)
+            .await
+    }
+
+    /// Changes question `question` (from 1) of the exam with `f` and re-scores the exam.
+    async fn change_question(
+        &self,
+        tenant: &TenantId,
+        exam_id: &str,
+        question: u32,
+        f: impl FnOnce(&mut model::exam::Question) + Send,
+    ) -> R<RescoreReport> {
         with_tx!(self, Write, |tx| change_exam(
             tx,
             tenant,
             exam_id,
             move |mut exam| {
-                question_mut(&mut exam, question)?.weight = weight;
+                f(question_mut(&mut exam, question)?);
                 Ok(exam)
             }
         ))
@@ -660,6 +652,31 @@ fn redact(url: &str) -> String {
         }
         _ => url.to_string(),
     }
+}
+
+/// A pool of one connection to the SQLite file (`unchanging`: opened read-only and immutable).
+async fn sqlite_pool(
+    options: SqliteConnectOptions,
+    unchanging: bool,
+) -> Result<SqlitePool, sqlx::Error> {
+    let options = options
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(60));
+    let options = if unchanging {
+        options.read_only(true).immutable(true)
+    } else {
+        options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+    };
+    // One connection: within a process, transactions take turns here rather than at the
+    // file's lock, at no cost for a command line.
+    SqlitePoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(300))
+        .connect_with(options)
+        .await
 }
 
 /// Runs `f` (one or more statements, reads or writes) in the transaction and commits it when
