@@ -4,11 +4,13 @@
 //! do ([`pen`]), damages pages as scanners and phones do ([`degrade`]), draws all of it from a
 //! seed in realistic proportions with the ground truth kept ([`scenario`]), and judges the
 //! grader's reports against that truth ([`accuracy`]). [`fixture`] builds the bundles, and
-//! [`binaries`] finds the command-line programs.
+//! [`binaries`] finds the command-line programs, and [`e2e`] holds what the end-to-end tests of
+//! the command lines share.
 
 pub mod accuracy;
 pub mod binaries;
 pub mod degrade;
+pub mod e2e;
 pub mod fixture;
 pub mod noise;
 pub mod pen;

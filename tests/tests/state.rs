@@ -13,207 +13,19 @@
 //! first (`cargo build --release -p grader -p render-service`).
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use gabarito_tests::binaries::workspace_binary;
-use gabarito_tests::fixture::{RenderedFixture, roster};
-use gabarito_tests::run::{SetOptions, for_each_scan};
-use gabarito_tests::scenario::{Mix, SheetTruth};
+use gabarito_tests::e2e::{
+    DPI, Db, exam_id, grade_args, pages_per_sheet, render, render_anonymous, run, scan_counts,
+    text, write_scans,
+};
+use gabarito_tests::fixture::RenderedFixture;
+use gabarito_tests::scenario::SheetTruth;
 use model::scoring::{ReadAnswer, score_sheet};
-use sqlx::Connection;
-use store::{ScanStatus, Store, TenantId};
-
-/// Scans at 150 dpi keep the runs short; the grader reads them as well as 300-dpi ones.
-const DPI: u32 = 150;
-
-/// Where a test keeps its state: the default SQLite file of its working folder, or a Postgres
-/// database of its own.
-enum Db {
-    /// No `--db`: the commands use `sqlite:gabarito.sqlite` in the working folder.
-    DefaultSqlite { file: PathBuf },
-    /// `--db postgres://…/<name>`; dropped on drop.
-    Postgres {
-        url: String,
-        admin: String,
-        name: String,
-    },
-}
-
-impl Db {
-    fn default_sqlite(work: &Path) -> Self {
-        Db::DefaultSqlite {
-            file: work.join("gabarito.sqlite"),
-        }
-    }
-
-    fn postgres() -> Self {
-        let admin = std::env::var("GABARITO_TEST_POSTGRES")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-        let name = format!(
-            "gabarito_e2e_{}_{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() % 1_000_000_000)
-                .unwrap_or(0)
-        );
-        let rt = store::runtime().expect("runtime");
-        rt.block_on(async {
-            let mut conn = sqlx::PgConnection::connect(&admin)
-                .await
-                .unwrap_or_else(|e| {
-                    panic!(
-                        "cannot reach Postgres at {admin}: {e}\nThese tests run against a real \
-                         Postgres server: start one, or set GABARITO_TEST_POSTGRES to its URL."
-                    )
-                });
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                .execute(&mut conn)
-                .await
-                .expect("create database");
-        });
-        let url = with_database(&admin, &name);
-        Db::Postgres { url, admin, name }
-    }
-
-    /// The `--db` arguments of the commands.
-    fn args(&self) -> Vec<String> {
-        match self {
-            Db::DefaultSqlite { .. } => Vec::new(),
-            Db::Postgres { url, .. } => vec!["--db".into(), url.clone()],
-        }
-    }
-
-    fn url(&self) -> String {
-        match self {
-            Db::DefaultSqlite { file } => format!("sqlite:{}", file.display()),
-            Db::Postgres { url, .. } => url.clone(),
-        }
-    }
-
-    /// Reads the state the commands left, through the repository.
-    fn inspect<T>(&self, f: impl AsyncFnOnce(&Store, &TenantId) -> T) -> T {
-        let rt = store::runtime().expect("runtime");
-        rt.block_on(async {
-            let store = Store::connect(&self.url())
-                .await
-                .expect("open the database");
-            let tenant = TenantId::new("default").expect("tenant id");
-            let out = f(&store, &tenant).await;
-            store.close().await;
-            out
-        })
-    }
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        if let Db::Postgres { admin, name, .. } = self {
-            let Ok(rt) = store::runtime() else {
-                return;
-            };
-            rt.block_on(async {
-                if let Ok(mut conn) = sqlx::PgConnection::connect(admin).await {
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                    )))
-                    .execute(&mut conn)
-                    .await;
-                }
-            });
-        }
-    }
-}
-
-/// `url` with its database replaced by `name` (query parameters kept).
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let authority_end = base.find("://").map_or(0, |i| i + 3);
-    let base = match base[authority_end..].find('/') {
-        Some(slash) => &base[..authority_end + slash],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{base}/{name}?{q}"),
-        None => format!("{base}/{name}"),
-    }
-}
-
-/// Runs a command in `work` with no `DATABASE_URL` from the environment, and returns its output.
-fn run(work: &Path, bin: &str, args: &[String]) -> Output {
-    Command::new(workspace_binary(bin))
-        .args(args)
-        .current_dir(work)
-        .env_remove("DATABASE_URL")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {bin}: {e}"))
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// `render-service render` of the example exam for `students` students into `work/bundle`,
-/// registering it in `db`.
-fn render(work: &Path, db: &Db, students: usize) -> RenderedFixture {
-    let mut csv = String::from("student_id,name,class\n");
-    for s in roster(students) {
-        csv.push_str(&format!("{},{},{}\n", s.student_id, s.name, s.class));
-    }
-    std::fs::write(work.join("roster.csv"), csv).expect("roster");
-    render_with(work, db, &["--roster", "roster.csv"])
-}
-
-/// `render-service render` of `copies` anonymous sheets (no roster) into `work/bundle`.
-fn render_anonymous(work: &Path, db: &Db, copies: usize) -> RenderedFixture {
-    render_with(work, db, &["--copies", &copies.to_string()])
-}
-
-fn render_with(work: &Path, db: &Db, students: &[&str]) -> RenderedFixture {
-    let exam = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/simulado-1.json");
-    let mut args: Vec<String> = vec!["render".into(), exam.display().to_string()];
-    args.extend(students.iter().map(|s| s.to_string()));
-    args.extend(["--out".into(), "bundle".into()]);
-    args.extend(db.args());
-    let out = run(work, "render-service", &args);
-    assert!(out.status.success(), "render failed: {}", text(&out.stderr));
-    RenderedFixture::load(&work.join("bundle")).expect("bundle.json")
-}
-
-/// Simulated scans of every sheet of the bundle into `dir`: clean enough that every question has
-/// one right reading (pens and pencils, flatbed and feeder), so that the expected scores are the
-/// truth's.
-fn write_scans(fx: &RenderedFixture, dir: &Path, sheets: usize, seed: u64) -> Vec<SheetTruth> {
-    std::fs::create_dir_all(dir).expect("scan dir");
-    let opts = SetOptions {
-        seed,
-        sheets,
-        dpi: DPI,
-        mix: Mix {
-            all_styles: false,
-            stray_rate: 0.0,
-            ..Mix::scanner((70, 90))
-        },
-        keep_failures: None,
-    };
-    for_each_scan(fx, &opts, |scan| {
-        std::fs::write(dir.join(&scan.truth.file_name), &scan.bytes).expect("write scan");
-        scan.truth
-    })
-    .expect("simulates")
-}
-
-fn grade_args(db: &Db, paths: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = vec!["grade".into()];
-    args.extend(paths.iter().map(|p| p.to_string()));
-    args.extend(["--jobs".into(), "2".into()]);
-    args.extend(db.args());
-    args
-}
+use store::ScanStatus;
 
 /// The score each student deserves: the truth's marks scored by the shared rules.
 fn expected_scores(fx: &RenderedFixture, truths: &[SheetTruth]) -> HashMap<String, f64> {
@@ -290,13 +102,6 @@ fn results_csv(work: &Path, db: &Db, exam_id: &str) -> HashMap<String, (f64, f64
         .collect()
 }
 
-fn exam_id(fx: &RenderedFixture) -> String {
-    fx.bundle
-        .exam_id
-        .clone()
-        .expect("bundle.json carries the registered exam id")
-}
-
 fn rendered_graded_and_listed_scores_are_right(db_of: impl FnOnce(&Path) -> Db) {
     render_grade_and_check_results(db_of, false);
 }
@@ -341,35 +146,6 @@ fn render_grade_and_check_results(db_of: impl FnOnce(&Path) -> Db, anonymous: bo
         assert!(file.exists(), "the default database is gabarito.sqlite");
         assert!(work.path().join("gabarito-objects").is_dir());
     }
-}
-
-/// Counts the scans by status.
-fn scan_counts(db: &Db) -> (usize, usize) {
-    db.inspect(async |store, tenant| {
-        let scans = store.scans(tenant).await.expect("scans");
-        let graded = scans
-            .iter()
-            .filter(|s| s.status == ScanStatus::Graded)
-            .count();
-        (scans.len(), graded)
-    })
-}
-
-/// Per sheet code, how many graded pages the database holds.
-fn pages_per_sheet(db: &Db, truths: &[SheetTruth]) -> Vec<usize> {
-    db.inspect(async |store, tenant| {
-        let mut counts = Vec::with_capacity(truths.len());
-        for t in truths {
-            counts.push(
-                store
-                    .pages_of_sheet(tenant, &t.sheet_code)
-                    .await
-                    .expect("pages")
-                    .len(),
-            );
-        }
-        counts
-    })
 }
 
 fn the_same_100_scans_posted_twice_are_graded_once(db_of: impl FnOnce(&Path) -> Db) {
@@ -697,6 +473,60 @@ fn a_file_over_the_size_limit_is_refused_on_the_record(db_of: impl FnOnce(&Path)
     assert!(
         walk_count(&work.path().join("gabarito-objects")) == 0,
         "its bytes are not stored"
+    );
+}
+
+/// A database file nobody may write (opened `?mode=ro`: SQLite then refuses every write, also
+/// for root, whom file modes do not stop) still answers `results`; `grade` says in one line
+/// which database is read-only. A database in a missing folder is named with the folder.
+#[test]
+fn a_read_only_database_answers_results_and_grade_says_it_is_read_only() {
+    let work = tempfile::tempdir().expect("temp dir");
+    let db = Db::default_sqlite(work.path());
+    let fx = render(work.path(), &db, 2);
+    write_scans(&fx, &work.path().join("scans"), 2, 0x4EAD_0001);
+    let file = work.path().join("gabarito.sqlite");
+    let read_only = vec![
+        "--db".to_string(),
+        format!("sqlite:{}?mode=ro", file.display()),
+    ];
+
+    let mut args = vec!["results".to_string(), exam_id(&fx)];
+    args.extend(read_only.iter().cloned());
+    let results = run(work.path(), "grader", &args);
+    assert!(
+        results.status.success(),
+        "results on a read-only file: {}",
+        text(&results.stderr)
+    );
+
+    let mut args = vec!["grade".to_string(), "scans".to_string()];
+    args.extend(read_only);
+    let grade = run(work.path(), "grader", &args);
+    let stderr = text(&grade.stderr);
+    assert_ne!(grade.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!("database sqlite:{} is read-only", file.display())),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("attempt to write"), "{stderr}");
+
+    let missing = run(
+        work.path(),
+        "grader",
+        &[
+            "results".into(),
+            "x".into(),
+            "--db".into(),
+            "/no/such/dir/x.sqlite".into(),
+        ],
+    );
+    let stderr = text(&missing.stderr);
+    assert!(
+        stderr.contains(
+            "cannot open database /no/such/dir/x.sqlite: folder /no/such/dir does not exist"
+        ),
+        "{stderr}"
     );
 }
 

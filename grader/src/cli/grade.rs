@@ -195,23 +195,25 @@ fn grade_one(
 }
 
 /// Registers a bundle rendered without a database (its sheets unknown here), so that its
-/// scans can be recorded. A bundle already registered is left alone.
+/// scans can be recorded: under the manifest's `exam_id` when it names one. A bundle already
+/// registered is left alone, also when another run registers it at the same time.
 fn ensure_bundle(
     rt: &store::Runtime,
     store: &Store,
     tenant: &TenantId,
     bundle: &model::Bundle,
 ) -> Result<()> {
-    let Some(first) = bundle.pages.first() else {
+    if bundle.pages.is_empty() {
         return Ok(());
-    };
-    rt.block_on(async {
-        if store.sheet(tenant, &first.sheet_code).await?.is_none() {
-            let id = store.register_bundle(tenant, bundle).await?;
-            eprintln!("grader: registered the bundle's exam as {id}");
-        }
-        anyhow::Ok(())
-    })
+    }
+    let registered = rt.block_on(store.ensure_bundle(tenant, bundle))?;
+    if registered.new {
+        eprintln!(
+            "grader: registered the bundle's exam as {}",
+            registered.exam_id
+        );
+    }
+    Ok(())
 }
 
 fn load_bundle(path: &Path) -> Result<model::Bundle> {

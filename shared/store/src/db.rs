@@ -40,6 +40,8 @@ type R<T> = Result<T, StoreError>;
 #[derive(Debug, Clone)]
 pub struct Store {
     backend: Backend,
+    /// The database as errors name it: `sqlite:PATH`, or the Postgres URL without a password.
+    name: Arc<str>,
 }
 
 #[derive(Debug, Clone)]
@@ -48,25 +50,61 @@ enum Backend {
     Sqlite(SqlitePool),
 }
 
-/// Runs `$body` (a call consuming the transaction `$tx`) on the store's backend.
+/// What a transaction will do. On SQLite a writing transaction takes the write lock when it
+/// begins (`BEGIN IMMEDIATE`), waiting out the busy timeout for another process's writer: a
+/// deferred transaction that reads and then writes cannot wait (SQLite answers "database is
+/// locked" at once, since its snapshot may be stale), so concurrent runs on one file failed.
+/// A reading transaction stays deferred, so that reads work on a read-only file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Read,
+    Write,
+}
+
+impl Access {
+    fn sqlite_begin(self) -> &'static str {
+        match self {
+            Access::Read => "BEGIN",
+            Access::Write => "BEGIN IMMEDIATE",
+        }
+    }
+}
+
+/// Runs `$body` (a call consuming the transaction `$tx`) on the store's backend, in a
+/// transaction begun for `$access` ([`Access`]); errors are told as [`Store::explain`] tells
+/// them. The `one` form runs a single [`Tx`] call and commits.
 macro_rules! with_tx {
-    ($self:ident, |$tx:ident| $body:expr) => {
-        match &$self.backend {
-            Backend::Postgres(pool) => {
-                let $tx = pool.begin().await?;
-                $body.await
+    ($self:ident, $access:ident, one |$tx:ident| $call:expr) => {
+        with_tx!($self, $access, |tx| run_then_commit(
+            tx,
+            |mut $tx| async move {
+                let result = $call.await;
+                ($tx, result)
             }
-            Backend::Sqlite(pool) => {
-                let $tx = pool.begin().await?;
-                $body.await
+        ))
+    };
+    ($self:ident, $access:ident, |$tx:ident| $body:expr) => {{
+        let result: R<_> = async {
+            match &$self.backend {
+                Backend::Postgres(pool) => {
+                    let $tx = pool.begin().await?;
+                    $body.await
+                }
+                Backend::Sqlite(pool) => {
+                    let $tx = pool.begin_with(Access::$access.sqlite_begin()).await?;
+                    $body.await
+                }
             }
         }
-    };
+        .await;
+        result.map_err(|e| $self.explain(e))
+    }};
 }
 
 impl Store {
-    /// Opens the database a URL names: `postgres://…` (or `postgresql://…`), `sqlite:PATH`, or a
-    /// bare file path (SQLite, created when missing). Does not migrate: call [`Store::migrate`].
+    /// Opens the database a URL names: `postgres://…` (or `postgresql://…`), `sqlite:PATH`
+    /// (`sqlite:PATH?mode=ro` read-only), or a bare file path (SQLite, created when missing).
+    /// Does not migrate: call [`Store::migrate`].
     pub async fn connect(url: &str) -> R<Self> {
         let url = url.trim();
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -86,6 +124,13 @@ impl Store {
 
     /// Opens Postgres with explicit options (tests use them to pick a schema).
     pub async fn connect_postgres(options: PgConnectOptions) -> R<Self> {
+        let name: Arc<str> = format!(
+            "postgres://{}:{}/{}",
+            options.get_host(),
+            options.get_port(),
+            options.get_database().unwrap_or_default()
+        )
+        .into();
         // One direct attempt first: a server that is down, or refuses these credentials, is
         // reported at once with its reason; the pool would wait out its acquire timeout and
         // then say only that it timed out.
@@ -98,28 +143,60 @@ impl Store {
             .await?;
         Ok(Self {
             backend: Backend::Postgres(pool),
+            name,
         })
     }
 
-    /// Opens (creating it when missing) an SQLite database.
+    /// Opens (creating it when missing, unless read-only) an SQLite database.
     pub async fn connect_sqlite(options: SqliteConnectOptions) -> R<Self> {
-        let options = options
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(30));
-        // One connection: SQLite admits one writer at a time, and a deferred transaction that
-        // reads then writes can fail with SQLITE_BUSY when another connection wrote in between.
-        // Serialising in the pool makes every transaction succeed, at no cost for a CLI.
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(Duration::from_secs(300))
-            .connect_with(options)
-            .await?;
-        Ok(Self {
-            backend: Backend::Sqlite(pool),
-        })
+        let file = options.get_filename().to_path_buf();
+        let name: Arc<str> = format!("sqlite:{}", file.display()).into();
+        // SQLite says only "unable to open database file": name the file and what is missing.
+        if let Some(folder) = file.parent().filter(|f| !f.as_os_str().is_empty())
+            && !folder.is_dir()
+        {
+            return Err(StoreError::MissingFolder {
+                database: file.display().to_string(),
+                folder: folder.display().to_string(),
+            });
+        }
+        let pool = match sqlite_pool(options.clone(), false).await {
+            // A file this user may only read, in a folder where SQLite cannot create the WAL
+            // index beside it: open it as an unchanging file, which needs no index, so that it
+            // can still be read (writes are then refused as read-only).
+            Err(e) if is_read_only(&e) => sqlite_pool(options, true).await,
+            other => other,
+        };
+        let store = Self {
+            backend: Backend::Sqlite(pool.map_err(StoreError::from)?),
+            name,
+        };
+        Ok(store)
+    }
+
+    /// The database as messages name it: `sqlite:PATH`, or the Postgres URL without password.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A driver error that means "this database takes no writes" becomes
+    /// [`StoreError::ReadOnly`], naming the database; any other error is returned as it is.
+    fn explain(&self, error: StoreError) -> StoreError {
+        let read_only = match &error {
+            StoreError::Database(e) => is_read_only(e),
+            StoreError::Migrate(sqlx::migrate::MigrateError::Execute(e))
+            | StoreError::Migrate(sqlx::migrate::MigrateError::ExecuteMigration(e, _)) => {
+                is_read_only(e)
+            }
+            _ => false,
+        };
+        if read_only {
+            StoreError::ReadOnly {
+                database: self.name.to_string(),
+            }
+        } else {
+            error
+        }
     }
 
     /// Which backend this is: `"postgres"` or `"sqlite"`.
@@ -131,13 +208,49 @@ impl Store {
     }
 
     /// Applies every migration not yet applied (idempotent; safe with several instances starting
-    /// at once on Postgres, which takes an advisory lock).
+    /// at once on Postgres, which takes an advisory lock). Writes nothing when the schema is
+    /// already current, so that a read-only database can still be read.
     pub async fn migrate(&self) -> R<()> {
-        match &self.backend {
-            Backend::Postgres(pool) => migrations::postgres().run(pool).await?,
-            Backend::Sqlite(pool) => migrations::sqlite().run(pool).await?,
+        let result = async {
+            if self.schema_is_current().await {
+                return Ok(());
+            }
+            match &self.backend {
+                Backend::Postgres(pool) => migrations::postgres().run(pool).await?,
+                Backend::Sqlite(pool) => migrations::sqlite().run(pool).await?,
+            }
+            Ok(())
         }
-        Ok(())
+        .await;
+        result.map_err(|e| self.explain(e))
+    }
+
+    /// Whether every migration this program knows is applied, with the same checksum, and
+    /// none is left half-done. `false` too when this cannot be read (no history table yet):
+    /// [`Store::migrate`] then runs the migrator, which reports any real problem.
+    async fn schema_is_current(&self) -> bool {
+        const APPLIED: &str = "SELECT version, checksum FROM _sqlx_migrations WHERE success";
+        let (migrator, applied) = match &self.backend {
+            Backend::Postgres(pool) => (
+                migrations::postgres(),
+                sqlx::query_as::<_, (i64, Vec<u8>)>(APPLIED)
+                    .fetch_all(pool)
+                    .await,
+            ),
+            Backend::Sqlite(pool) => (
+                migrations::sqlite(),
+                sqlx::query_as::<_, (i64, Vec<u8>)>(APPLIED)
+                    .fetch_all(pool)
+                    .await,
+            ),
+        };
+        let Ok(applied) = applied else {
+            return false;
+        };
+        let applied: HashMap<i64, Vec<u8>> = applied.into_iter().collect();
+        migrator
+            .iter()
+            .all(|m| applied.get(&m.version).map(Vec::as_slice) == Some(&*m.checksum))
     }
 
     /// Closes every connection.
@@ -150,20 +263,41 @@ impl Store {
 
     /// Creates the tenant when it does not exist.
     pub async fn ensure_tenant(&self, tenant: &TenantId, name: &str) -> R<()> {
-        with_tx!(self, |tx| ensure_tenant(tx, tenant, name))
+        with_tx!(self, Write, |tx| ensure_tenant(tx, tenant, name))
     }
 
     /// Registers an exam (validated first) and returns its new id.
     pub async fn register_exam(&self, tenant: &TenantId, exam: &Exam) -> R<String> {
         exam.validate()?;
-        with_tx!(self, |tx| register_exam(tx, tenant, exam))
+        with_tx!(self, Write, |tx| register_exam(tx, tenant, exam))
     }
 
     /// Registers an exam and every page of its rendered bundle (students included), in one
-    /// transaction, and returns the exam's new id (to write into `bundle.json`).
+    /// transaction, and returns the exam's id (to write into `bundle.json`). See
+    /// [`Store::ensure_bundle`]: registering the same bundle again returns the same id.
     pub async fn register_bundle(&self, tenant: &TenantId, bundle: &Bundle) -> R<String> {
+        Ok(self.ensure_bundle(tenant, bundle).await?.exam_id)
+    }
+
+    /// Registers a bundle unless it is registered already (its first page is), atomically:
+    /// runs racing to register the same bundle end with one exam holding all its pages, and
+    /// each learns its id. A manifest that names its exam (`exam_id`) is registered under that
+    /// id; one that does not gets a new id.
+    pub async fn ensure_bundle(&self, tenant: &TenantId, bundle: &Bundle) -> R<RegisteredBundle> {
         bundle.exam.validate()?;
-        with_tx!(self, |tx| register_bundle(tx, tenant, bundle))
+        // A lost race rolls back and leaves the winner's pages to be found by the next try.
+        for _ in 0..3 {
+            if let Some(registered) =
+                with_tx!(self, Write, |tx| register_bundle(tx, tenant, bundle))?
+            {
+                return Ok(registered);
+            }
+        }
+        Err(StoreError::Invalid(
+            "the bundle's pages belong to another exam: they were registered while registering it, \
+             and not under one exam"
+                .into(),
+        ))
     }
 
     /// Registers more pages of an already registered exam (another bundle for another class).
@@ -175,7 +309,7 @@ impl Store {
         layout_version: u32,
         pages: &[BundlePage],
     ) -> R<()> {
-        with_tx!(self, |tx| register_sheets(
+        with_tx!(self, Write, |tx| register_sheets(
             tx,
             tenant,
             exam_id,
@@ -186,15 +320,12 @@ impl Store {
 
     /// The exam with its current keys, if this tenant has it.
     pub async fn exam(&self, tenant: &TenantId, exam_id: &str) -> R<Option<StoredExam>> {
-        with_tx!(self, |tx| load_exam(tx, tenant, exam_id))
+        with_tx!(self, Read, |tx| load_exam(tx, tenant, exam_id))
     }
 
     /// Every exam of the tenant, oldest first.
     pub async fn exams(&self, tenant: &TenantId) -> R<Vec<ExamSummary>> {
-        with_tx!(self, |tx| read(tx, |mut tx| async move {
-            let r = tx.exams(tenant.as_str()).await;
-            (tx, r)
-        }))
+        with_tx!(self, Read, one | tx | tx.exams(tenant.as_str()))
     }
 
     /// Replaces the exam's keys, weights, annulments or scoring rules, and re-scores every stored
@@ -208,9 +339,12 @@ impl Store {
     ) -> R<RescoreReport> {
         exam.validate()?;
         let new = exam.clone();
-        with_tx!(self, |tx| change_exam(tx, tenant, exam_id, move |_old| Ok(
-            new
-        )))
+        with_tx!(self, Write, |tx| change_exam(
+            tx,
+            tenant,
+            exam_id,
+            move |_old| Ok(new)
+        ))
     }
 
     /// Annuls (or restores) question `question` (from 1) and re-scores the exam.
@@ -221,15 +355,8 @@ impl Store {
         question: u32,
         annulled: bool,
     ) -> R<RescoreReport> {
-        with_tx!(self, |tx| change_exam(
-            tx,
-            tenant,
-            exam_id,
-            move |mut exam| {
-                question_mut(&mut exam, question)?.annulled = annulled;
-                Ok(exam)
-            }
-        ))
+        self.change_question(tenant, exam_id, question, move |q| q.annulled = annulled)
+            .await
     }
 
     /// Changes the key of question `question` (from 1) and re-scores the exam.
@@ -240,15 +367,8 @@ impl Store {
         question: u32,
         key: Key,
     ) -> R<RescoreReport> {
-        with_tx!(self, |tx| change_exam(
-            tx,
-            tenant,
-            exam_id,
-            move |mut exam| {
-                question_mut(&mut exam, question)?.key = key;
-                Ok(exam)
-            }
-        ))
+        self.change_question(tenant, exam_id, question, move |q| q.key = key)
+            .await
     }
 
     /// Changes the weight of question `question` (from 1) and re-scores the exam.
@@ -259,12 +379,24 @@ impl Store {
         question: u32,
         weight: f64,
     ) -> R<RescoreReport> {
-        with_tx!(self, |tx| change_exam(
+        self.change_question(tenant, exam_id, question, move |q| q.weight = weight)
+            .await
+    }
+
+    /// Changes question `question` (from 1) of the exam with `f` and re-scores the exam.
+    async fn change_question(
+        &self,
+        tenant: &TenantId,
+        exam_id: &str,
+        question: u32,
+        f: impl FnOnce(&mut model::exam::Question) + Send,
+    ) -> R<RescoreReport> {
+        with_tx!(self, Write, |tx| change_exam(
             tx,
             tenant,
             exam_id,
             move |mut exam| {
-                question_mut(&mut exam, question)?.weight = weight;
+                f(question_mut(&mut exam, question)?);
                 Ok(exam)
             }
         ))
@@ -272,16 +404,13 @@ impl Store {
 
     /// Re-scores every stored answer sheet of the exam from its stored marks.
     pub async fn rescore_exam(&self, tenant: &TenantId, exam_id: &str) -> R<RescoreReport> {
-        with_tx!(self, |tx| change_exam(tx, tenant, exam_id, Ok))
+        with_tx!(self, Write, |tx| change_exam(tx, tenant, exam_id, Ok))
     }
 
     /// The sheet a code names, for this tenant.
     pub async fn sheet(&self, tenant: &TenantId, code: &SheetCode) -> R<Option<SheetRecord>> {
         let code = code.printed();
-        let row = with_tx!(self, |tx| read(tx, |mut tx| async move {
-            let r = tx.sheet(tenant.as_str(), &code).await;
-            (tx, r)
-        }))?;
+        let row = with_tx!(self, Read, one | tx | tx.sheet(tenant.as_str(), &code))?;
         row.map(sheet_record).transpose()
     }
 
@@ -289,10 +418,7 @@ impl Store {
     /// grader aligns pages with, and reads the marks of an unidentified page with when all the
     /// pages of its frame share one layout.
     pub async fn layouts(&self, tenant: &TenantId, exam_id: Option<&str>) -> R<Vec<PageLayout>> {
-        let rows = with_tx!(self, |tx| read(tx, |mut tx| async move {
-            let r = tx.layouts(tenant.as_str(), exam_id).await;
-            (tx, r)
-        }))?;
+        let rows = with_tx!(self, Read, one | tx | tx.layouts(tenant.as_str(), exam_id))?;
         rows.iter()
             .map(|json| {
                 serde_json::from_str(json)
@@ -303,10 +429,7 @@ impl Store {
 
     /// Every registered page of an exam, in bundle order.
     pub async fn sheets(&self, tenant: &TenantId, exam_id: &str) -> R<Vec<SheetRecord>> {
-        let rows = with_tx!(self, |tx| read(tx, |mut tx| async move {
-            let r = tx.sheets(tenant.as_str(), exam_id).await;
-            (tx, r)
-        }))?;
+        let rows = with_tx!(self, Read, one | tx | tx.sheets(tenant.as_str(), exam_id))?;
         rows.into_iter().map(sheet_record).collect()
     }
 
@@ -314,33 +437,28 @@ impl Store {
     /// (same content hash) for the same tenant are the same scan: the existing record is
     /// returned with `new == false`.
     pub async fn receive_scan(&self, tenant: &TenantId, scan: &NewScan) -> R<ReceivedScan> {
-        with_tx!(self, |tx| receive_scan(tx, tenant, scan))
+        with_tx!(self, Write, |tx| receive_scan(tx, tenant, scan))
     }
 
     /// A scan by id.
     pub async fn scan(&self, tenant: &TenantId, scan_id: i64) -> R<Option<ScanRecord>> {
-        let row = with_tx!(self, |tx| read(tx, |mut tx| async move {
-            let r = tx.scan(tenant.as_str(), scan_id).await;
-            (tx, r)
-        }))?;
+        let row = with_tx!(self, Read, one | tx | tx.scan(tenant.as_str(), scan_id))?;
         row.map(scan_record).transpose()
     }
 
     /// A scan by the hex SHA-256 of its bytes.
     pub async fn scan_by_hash(&self, tenant: &TenantId, hash: &str) -> R<Option<ScanRecord>> {
-        let row = with_tx!(self, |tx| read(tx, |mut tx| async move {
-            let r = tx.scan_by_hash(tenant.as_str(), hash).await;
-            (tx, r)
-        }))?;
+        let row = with_tx!(
+            self,
+            Read,
+            one | tx | tx.scan_by_hash(tenant.as_str(), hash)
+        )?;
         row.map(scan_record).transpose()
     }
 
     /// Every scan of the tenant, in the order received.
     pub async fn scans(&self, tenant: &TenantId) -> R<Vec<ScanRecord>> {
-        let rows = with_tx!(self, |tx| read(tx, |mut tx| async move {
-            let r = tx.scans(tenant.as_str()).await;
-            (tx, r)
-        }))?;
+        let rows = with_tx!(self, Read, one | tx | tx.scans(tenant.as_str()))?;
         rows.into_iter().map(scan_record).collect()
     }
 
@@ -354,7 +472,7 @@ impl Store {
         scan_id: i64,
         pages: &[GradedPage],
     ) -> R<GradingOutcome> {
-        with_tx!(self, |tx| record_grading(
+        with_tx!(self, Write, |tx| record_grading(
             tx,
             tenant,
             scan_id,
@@ -372,7 +490,7 @@ impl Store {
         scan_id: i64,
         pages: &[GradedPage],
     ) -> R<GradingOutcome> {
-        with_tx!(self, |tx| record_grading(
+        with_tx!(self, Write, |tx| record_grading(
             tx,
             tenant,
             scan_id,
@@ -389,7 +507,7 @@ impl Store {
         scan_id: i64,
         error: &str,
     ) -> R<bool> {
-        with_tx!(self, |tx| record_scan_failure(
+        with_tx!(self, Write, |tx| record_scan_failure(
             tx,
             tenant,
             scan_id,
@@ -400,10 +518,11 @@ impl Store {
 
     /// What is stored of a scan's grading: each page's reported outcome, and what is still open.
     pub async fn scan_outcome(&self, tenant: &TenantId, scan_id: i64) -> R<StoredOutcome> {
-        with_tx!(self, |tx| read(tx, |mut tx| async move {
-            let r = stored_outcome(&mut tx, tenant.as_str(), scan_id).await;
-            (tx, r)
-        }))
+        with_tx!(
+            self,
+            Read,
+            one | tx | stored_outcome(&mut tx, tenant.as_str(), scan_id)
+        )
     }
 
     /// A person says whose sheet an unidentified page is: the page is recorded under `code`
@@ -414,7 +533,7 @@ impl Store {
         item_id: i64,
         code: &SheetCode,
     ) -> R<ResolveOutcome> {
-        with_tx!(self, |tx| assign_page(tx, tenant, item_id, code))
+        with_tx!(self, Write, |tx| assign_page(tx, tenant, item_id, code))
     }
 
     /// Records that a received scan cannot be graded at all (corrupt file, not an image…), with
@@ -425,7 +544,7 @@ impl Store {
         scan_id: i64,
         error: &str,
     ) -> R<bool> {
-        with_tx!(self, |tx| record_scan_failure(
+        with_tx!(self, Write, |tx| record_scan_failure(
             tx,
             tenant,
             scan_id,
@@ -441,24 +560,22 @@ impl Store {
         code: &SheetCode,
     ) -> R<Vec<ScanPageRecord>> {
         let code = code.printed();
-        with_tx!(self, |tx| read(tx, |mut tx| async move {
-            let r = tx.pages_of_sheet(tenant.as_str(), &code).await;
-            (tx, r)
-        }))
+        with_tx!(
+            self,
+            Read,
+            one | tx | tx.pages_of_sheet(tenant.as_str(), &code)
+        )
     }
 
     /// The current score of every answer sheet of the exam.
     pub async fn scores(&self, tenant: &TenantId, exam_id: &str) -> R<Vec<SheetScore>> {
-        let rows = with_tx!(self, |tx| read(tx, |mut tx| async move {
-            let r = tx.scores(tenant.as_str(), exam_id).await;
-            (tx, r)
-        }))?;
+        let rows = with_tx!(self, Read, one | tx | tx.scores(tenant.as_str(), exam_id))?;
         rows.into_iter().map(sheet_score).collect()
     }
 
     /// Results of the exam: per student and per question (see [`results`]).
     pub async fn results(&self, tenant: &TenantId, exam_id: &str) -> R<ExamResults> {
-        with_tx!(self, |tx| load_results(tx, tenant, exam_id))
+        with_tx!(self, Read, |tx| load_results(tx, tenant, exam_id))
     }
 
     /// Review items, optionally of one exam; `open_only` keeps the ones still waiting for a
@@ -469,11 +586,12 @@ impl Store {
         exam_id: Option<&str>,
         open_only: bool,
     ) -> R<Vec<ReviewItem>> {
-        let rows = with_tx!(self, |tx| read(tx, |mut tx| async move {
-            let status = open_only.then_some(ReviewStatus::Open.as_str());
-            let r = tx.review_items(tenant.as_str(), exam_id, status).await;
-            (tx, r)
-        }))?;
+        let status = open_only.then_some(ReviewStatus::Open.as_str());
+        let rows = with_tx!(
+            self,
+            Read,
+            one | tx | tx.review_items(tenant.as_str(), exam_id, status)
+        )?;
         let items = rows.into_iter().map(review_item).collect::<R<Vec<_>>>()?;
         Ok(if open_only {
             items.into_iter().filter(|i| !i.superseded).collect()
@@ -484,10 +602,11 @@ impl Store {
 
     /// A review item by id.
     pub async fn review_item(&self, tenant: &TenantId, item_id: i64) -> R<Option<ReviewItem>> {
-        let row = with_tx!(self, |tx| read(tx, |mut tx| async move {
-            let r = tx.review_item(tenant.as_str(), item_id).await;
-            (tx, r)
-        }))?;
+        let row = with_tx!(
+            self,
+            Read,
+            one | tx | tx.review_item(tenant.as_str(), item_id)
+        )?;
         row.map(review_item).transpose()
     }
 
@@ -498,21 +617,14 @@ impl Store {
         item_id: i64,
         resolution: &Resolution,
     ) -> R<ResolveOutcome> {
-        with_tx!(self, |tx| resolve_review(tx, tenant, item_id, resolution))
+        with_tx!(self, Write, |tx| resolve_review(
+            tx, tenant, item_id, resolution
+        ))
     }
 
     /// Queues a job; returns its id.
     pub async fn enqueue_job(&self, tenant: &TenantId, kind: &str, payload: &str) -> R<i64> {
-        with_tx!(self, |tx| read(tx, |mut tx| async move {
-            let r = async {
-                tx.ensure_tenant(tenant.as_str(), tenant.as_str(), now_ms())
-                    .await?;
-                tx.enqueue_job(tenant.as_str(), kind, payload, now_ms())
-                    .await
-            }
-            .await;
-            (tx, r)
-        }))
+        with_tx!(self, Write, |tx| enqueue_job(tx, tenant, kind, payload))
     }
 
     /// Claims the oldest job that is ready (or whose previous worker's lease ran out) for `lease`.
@@ -525,10 +637,11 @@ impl Store {
     ) -> R<Option<Job>> {
         let now = now_ms();
         let until = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
-        let row = with_tx!(self, |tx| read(tx, |mut tx| async move {
-            let r = tx.claim_job(tenant.as_str(), worker, until, now).await;
-            (tx, r)
-        }))?;
+        let row = with_tx!(
+            self,
+            Write,
+            one | tx | tx.claim_job(tenant.as_str(), worker, until, now)
+        )?;
         row.map(|j| {
             Ok(Job {
                 id: j.id,
@@ -577,12 +690,11 @@ impl Store {
                 .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
                 .unwrap_or(0),
         );
-        let changed = with_tx!(self, |tx| read(tx, |mut tx| async move {
-            let r = tx
-                .finish_job(tenant.as_str(), job_id, status, error, run_after, now)
-                .await;
-            (tx, r)
-        }))?;
+        let changed = with_tx!(
+            self,
+            Write,
+            one | tx | tx.finish_job(tenant.as_str(), job_id, status, error, run_after, now)
+        )?;
         if changed == 0 {
             return Err(StoreError::NotFound {
                 what: "job",
@@ -620,8 +732,34 @@ fn redact(url: &str) -> String {
     }
 }
 
-/// Runs `f` on the transaction and commits it when `f` succeeded.
-async fn read<T, F, Fut, X>(tx: T, f: F) -> R<X>
+/// A pool of one connection to the SQLite file (`unchanging`: opened read-only and immutable).
+async fn sqlite_pool(
+    options: SqliteConnectOptions,
+    unchanging: bool,
+) -> Result<SqlitePool, sqlx::Error> {
+    let options = options
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(60));
+    let options = if unchanging {
+        options.read_only(true).immutable(true)
+    } else {
+        options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+    };
+    // One connection: within a process, transactions take turns here rather than at the
+    // file's lock, at no cost for a command line.
+    SqlitePoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(300))
+        .connect_with(options)
+        .await
+}
+
+/// Runs `f` (one or more statements, reads or writes) in the transaction and commits it when
+/// `f` succeeded; dropping the transaction on failure rolls it back.
+async fn run_then_commit<T, F, Fut, X>(tx: T, f: F) -> R<X>
 where
     T: Tx,
     F: FnOnce(T) -> Fut,
@@ -631,6 +769,34 @@ where
     let value = result?;
     tx.commit().await?;
     Ok(value)
+}
+
+/// Whether a driver error is SQLite's `SQLITE_READONLY` (any of its extended codes) or
+/// Postgres's `read_only_sql_transaction` (a replica, or `default_transaction_read_only`).
+fn is_read_only(error: &sqlx::Error) -> bool {
+    const SQLITE_READONLY: i32 = 8;
+    const PG_READ_ONLY_SQL_TRANSACTION: &str = "25006";
+    let Some(db) = error.as_database_error() else {
+        return false;
+    };
+    let Some(code) = db.code() else {
+        return false;
+    };
+    if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+        code.parse::<i32>()
+            .is_ok_and(|c| c & 0xff == SQLITE_READONLY)
+    } else {
+        code == PG_READ_ONLY_SQL_TRANSACTION
+    }
+}
+
+async fn enqueue_job<T: Tx>(mut tx: T, tenant: &TenantId, kind: &str, payload: &str) -> R<i64> {
+    let now = now_ms();
+    tx.ensure_tenant(tenant.as_str(), tenant.as_str(), now)
+        .await?;
+    let id = tx.enqueue_job(tenant.as_str(), kind, payload, now).await?;
+    tx.commit().await?;
+    Ok(id)
 }
 
 fn new_exam_id() -> String {
@@ -810,37 +976,92 @@ async fn ensure_tenant<T: Tx>(mut tx: T, tenant: &TenantId, name: &str) -> R<()>
     tx.commit().await
 }
 
-async fn insert_exam<T: Tx>(tx: &mut T, tenant: &TenantId, exam: &Exam) -> R<String> {
+/// Inserts the exam under `id` (with its keys) unless that id is taken; returns whether it did.
+async fn insert_exam<T: Tx>(tx: &mut T, tenant: &TenantId, id: &str, exam: &Exam) -> R<bool> {
     let now = now_ms();
     tx.ensure_tenant(tenant.as_str(), tenant.as_str(), now)
         .await?;
-    let id = new_exam_id();
-    tx.insert_exam(tenant.as_str(), &id, &exam.title, &exam_json(exam)?, now)
+    if !tx
+        .insert_exam(tenant.as_str(), id, &exam.title, &exam_json(exam)?, now)
+        .await?
+    {
+        return Ok(false);
+    }
+    tx.replace_keys(tenant.as_str(), id, &exam.versions, &key_rows(exam))
         .await?;
-    tx.replace_keys(tenant.as_str(), &id, &exam.versions, &key_rows(exam))
-        .await?;
-    Ok(id)
+    Ok(true)
 }
 
 async fn register_exam<T: Tx>(mut tx: T, tenant: &TenantId, exam: &Exam) -> R<String> {
-    let id = insert_exam(&mut tx, tenant, exam).await?;
+    let id = new_exam_id();
+    if !insert_exam(&mut tx, tenant, &id, exam).await? {
+        return Err(StoreError::Corrupt(format!(
+            "new exam id {id} already taken"
+        )));
+    }
     tx.commit().await?;
     Ok(id)
 }
 
-async fn register_bundle<T: Tx>(mut tx: T, tenant: &TenantId, bundle: &Bundle) -> R<String> {
-    let id = insert_exam(&mut tx, tenant, &bundle.exam).await?;
+/// Registers the bundle unless its first page is registered already; `None` when it lost a
+/// race (another transaction registered the bundle's pages under another exam meanwhile): the
+/// transaction is rolled back, and a second attempt finds the winner's exam.
+async fn register_bundle<T: Tx>(
+    mut tx: T,
+    tenant: &TenantId,
+    bundle: &Bundle,
+) -> R<Option<RegisteredBundle>> {
+    let t = tenant.as_str();
+    let first = bundle.pages.first().map(|p| p.sheet_code.printed());
+    if let Some(code) = &first
+        && let Some(sheet) = tx.sheet(t, code).await?
+    {
+        tx.commit().await?;
+        return Ok(Some(RegisteredBundle {
+            exam_id: sheet.exam_id,
+            new: false,
+        }));
+    }
+    // A manifest that names its exam is registered under that id, so that `bundle.json`,
+    // the results and every other database that learns the bundle agree on it.
+    let id = match &bundle.exam_id {
+        Some(id) if !id.trim().is_empty() => id.clone(),
+        _ => new_exam_id(),
+    };
+    let new = insert_exam(&mut tx, tenant, &id, &bundle.exam).await?;
+    let exam = if new {
+        bundle.exam.clone()
+    } else {
+        // The exam is known (its pages are not, or are being registered by another run): the
+        // stored exam, with any key changes made since, is the one the pages belong to.
+        let (json, _) = tx
+            .exam(t, &id)
+            .await?
+            .ok_or_else(|| not_found("exam", &id))?;
+        let stored = parse_exam(&json)?;
+        check_compatible(&stored, &bundle.exam)
+            .map_err(|e| StoreError::Invalid(format!("bundle of exam {id}: {e}")))?;
+        stored
+    };
     insert_sheets(
         &mut tx,
         tenant,
         &id,
-        &bundle.exam,
+        &exam,
         bundle.layout_version,
         &bundle.pages,
     )
     .await?;
+    if let Some(code) = &first {
+        // Sheets are inserted `ON CONFLICT DO NOTHING`: on Postgres a concurrent registration
+        // of the same pages makes ours wait, then do nothing. Whose are they now?
+        let owner = tx.sheet(t, code).await?.map(|s| s.exam_id);
+        if owner.as_deref() != Some(id.as_str()) {
+            return Ok(None);
+        }
+    }
     tx.commit().await?;
-    Ok(id)
+    Ok(Some(RegisteredBundle { exam_id: id, new }))
 }
 
 async fn register_sheets<T: Tx>(

@@ -26,9 +26,7 @@ pub use db::{DEFAULT_DATABASE_URL, Store};
 pub use model::results::{
     self as results, ExamResults, ItemStatistics, QuestionResult, SheetScore, StudentResult,
 };
-pub use objects::{
-    LocalObjects, ObjectError, ObjectStore, bundle_object_key, content_hash, scan_object_key,
-};
+pub use objects::{LocalObjects, ObjectError, ObjectStore, content_hash, scan_object_key};
 pub use types::*;
 
 /// The runtime type [`runtime`] returns.

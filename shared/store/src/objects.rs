@@ -92,11 +92,6 @@ pub fn scan_object_key(tenant: &TenantId, hash: &str) -> String {
     format!("{tenant}/scans/{prefix}/{hash}")
 }
 
-/// The key of a rendered bundle's file (`bundle.pdf`, `bundle.json`).
-pub fn bundle_object_key(tenant: &TenantId, exam_id: &str, file: &str) -> String {
-    format!("{tenant}/bundles/{exam_id}/{file}")
-}
-
 fn check_key(key: &str) -> Result<(), ObjectError> {
     let ok = !key.is_empty()
         && key.len() <= 1024

@@ -164,6 +164,7 @@ pub(crate) trait Tx: Send + Sized {
         name: &str,
         now: i64,
     ) -> impl Future<Output = R<()>> + Send;
+    /// Inserts the exam unless one of that id exists; returns whether it did.
     fn insert_exam(
         &mut self,
         tenant: &str,
@@ -171,7 +172,7 @@ pub(crate) trait Tx: Send + Sized {
         title: &str,
         json: &str,
         now: i64,
-    ) -> impl Future<Output = R<()>> + Send;
+    ) -> impl Future<Output = R<bool>> + Send;
     /// Returns the new revision, `None` when the exam does not exist.
     fn update_exam(
         &mut self,
@@ -600,10 +601,10 @@ macro_rules! impl_tx {
                 title: &str,
                 json: &str,
                 now: i64,
-            ) -> R<()> {
-                sqlx::query(
+            ) -> R<bool> {
+                let done = sqlx::query(
                     "INSERT INTO exams (tenant_id, id, title, exam_json, revision, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, 1, $5, $5)",
+                     VALUES ($1, $2, $3, $4, 1, $5, $5) ON CONFLICT (tenant_id, id) DO NOTHING",
                 )
                 .bind(tenant)
                 .bind(id)
@@ -612,7 +613,7 @@ macro_rules! impl_tx {
                 .bind(now)
                 .execute(&mut **self)
                 .await?;
-                Ok(())
+                Ok(done.rows_affected() == 1)
             }
 
             async fn update_exam(

@@ -56,12 +56,28 @@ impl fmt::Display for TenantId {
 /// Why a repository call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The database refused or could not be reached.
-    #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
+    /// The database refused or could not be reached. Told with the server's own message only:
+    /// Postgres errors carry the line of the server's C source that raised them, which means
+    /// nothing to a user (so the driver's error is kept, but not as the displayed source).
+    #[error("database: {}", database_message(.0))]
+    Database(sqlx::Error),
     /// A migration could not be applied.
-    #[error("database migration: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database migration: {}", migration_message(.0))]
+    Migrate(sqlx::migrate::MigrateError),
+    /// The database file (or the connection) does not accept writes.
+    #[error("database {database} is read-only")]
+    ReadOnly {
+        /// The database, as `sqlite:PATH` or a Postgres URL without its password.
+        database: String,
+    },
+    /// The folder an SQLite file would live in does not exist.
+    #[error("cannot open database {database}: folder {folder} does not exist")]
+    MissingFolder {
+        /// The database file as given.
+        database: String,
+        /// Its folder.
+        folder: String,
+    },
     /// The database URL is not one this program understands.
     #[error("database URL {0:?}: expected postgres://…, sqlite:… or a file path")]
     Url(String),
@@ -87,6 +103,48 @@ pub enum StoreError {
     Object(#[from] super::objects::ObjectError),
 }
 
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Database(error)
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(error: sqlx::migrate::MigrateError) -> Self {
+        Self::Migrate(error)
+    }
+}
+
+/// A driver error as a user should read it: the server's message (and its detail), without
+/// the driver's prefix or the server's source position.
+fn database_message(error: &sqlx::Error) -> String {
+    let Some(db) = error.as_database_error() else {
+        return error.to_string();
+    };
+    let detail = db
+        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+        .and_then(|pg| pg.detail());
+    match detail {
+        Some(detail) => format!("{} ({detail})", db.message()),
+        None => db.message().to_string(),
+    }
+}
+
+/// A migration error, with any database error in it told as [`database_message`] tells it.
+fn migration_message(error: &sqlx::migrate::MigrateError) -> String {
+    use sqlx::migrate::MigrateError;
+    match error {
+        MigrateError::Execute(e) => format!("while executing migrations: {}", database_message(e)),
+        MigrateError::ExecuteMigration(e, version) => {
+            format!(
+                "while executing migration {version}: {}",
+                database_message(e)
+            )
+        }
+        other => other.to_string(),
+    }
+}
+
 /// An exam as registered.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredExam {
@@ -96,6 +154,15 @@ pub struct StoredExam {
     pub exam: Exam,
     /// Incremented on every change of the exam (keys, weights, annulments).
     pub revision: i64,
+}
+
+/// What [`Store::ensure_bundle`](crate::Store::ensure_bundle) did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisteredBundle {
+    /// The id of the exam the bundle's pages belong to.
+    pub exam_id: String,
+    /// Whether this call registered the exam (`false`: it was registered before).
+    pub new: bool,
 }
 
 /// One line of an exam listing.

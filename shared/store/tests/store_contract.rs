@@ -42,6 +42,8 @@ contract!(
     results_and_item_statistics,
     jobs_are_claimed_once,
     concurrent_workers_share_nothing,
+    racing_registrations_of_one_bundle_make_one_exam,
+    a_bundle_naming_its_exam_is_registered_under_that_id,
 );
 
 async fn migrations_are_idempotent(store: Store) {
@@ -917,5 +919,217 @@ async fn concurrent_workers_share_nothing(store: Store) {
     assert_eq!(
         store.pages_of_sheet(&t, &code).await.expect("pages").len(),
         1
+    );
+}
+
+/// Runs started at once on a database that does not know the bundle all register it: one exam
+/// holding every page, whose id each of them learns (never a second, empty exam).
+async fn racing_registrations_of_one_bundle_make_one_exam(store: Store) {
+    let t = tenant("escola-a");
+    let bundle = bundle(&exam(), &roster(12));
+    let racers: Vec<_> = (0..8)
+        .map(|_| {
+            let (store, t, bundle) = (store.clone(), t.clone(), bundle.clone());
+            tokio::spawn(async move { store.ensure_bundle(&t, &bundle).await.expect("register") })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    let mut new = 0;
+    for r in racers {
+        let registered = r.await.expect("racer");
+        new += usize::from(registered.new);
+        ids.push(registered.exam_id);
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "every racer learns the one exam: {ids:?}");
+    assert_eq!(new, 1, "one racer registered it");
+    let exams = store.exams(&t).await.expect("exams");
+    assert_eq!(exams.len(), 1, "one exam, no empty twin: {exams:?}");
+    assert_eq!(
+        store.sheets(&t, &ids[0]).await.expect("sheets").len(),
+        bundle.pages.len()
+    );
+}
+
+/// A manifest that names its exam (rendered against another database) is registered under
+/// that id, so that `grader results <exam_id>` finds it; registering it again changes nothing.
+async fn a_bundle_naming_its_exam_is_registered_under_that_id(store: Store) {
+    let t = tenant("escola-a");
+    let mut bundle = bundle(&exam(), &roster(3));
+    bundle.exam_id = Some("ex-from-elsewhere".into());
+    let first = store.ensure_bundle(&t, &bundle).await.expect("register");
+    assert_eq!(first.exam_id, "ex-from-elsewhere");
+    assert!(first.new);
+    let again = store.register_bundle(&t, &bundle).await.expect("again");
+    assert_eq!(again, "ex-from-elsewhere");
+    assert_eq!(store.exams(&t).await.expect("exams").len(), 1);
+    assert_eq!(
+        store
+            .sheets(&t, "ex-from-elsewhere")
+            .await
+            .expect("sheets")
+            .len(),
+        3
+    );
+    // Racing runs with such a manifest also meet in that one exam.
+    let mut other = common::bundle(&exam(), &roster(4));
+    other.exam_id = Some("ex-raced".into());
+    let racers: Vec<_> = (0..6)
+        .map(|_| {
+            let (store, t, other) = (store.clone(), t.clone(), other.clone());
+            tokio::spawn(async move { store.register_bundle(&t, &other).await.expect("register") })
+        })
+        .collect();
+    for r in racers {
+        assert_eq!(r.await.expect("racer"), "ex-raced");
+    }
+    assert_eq!(store.sheets(&t, "ex-raced").await.expect("sheets").len(), 4);
+}
+
+/// Many processes writing one SQLite file at once (here: stores of their own, each with its
+/// own connection, as separate `grader grade` runs have): every write goes through, none fails
+/// with "database is locked", every scan ends graded exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_writers_on_one_sqlite_file_all_finish() {
+    const WRITERS: usize = 6;
+    const SCANS: usize = 25;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite:{}", dir.path().join("shared.sqlite").display());
+    let setup = Store::connect(&url).await.expect("open");
+    setup.migrate().await.expect("migrate");
+    let t = tenant("escola-a");
+    let bundle = bundle(&exam(), &roster(SCANS));
+    setup.register_bundle(&t, &bundle).await.expect("register");
+    setup.close().await;
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let (url, t, bundle) = (url.clone(), t.clone(), bundle.clone());
+            tokio::spawn(async move {
+                let store = Store::connect(&url).await.expect("open");
+                store.migrate().await.expect("migrate");
+                let mut recorded = 0;
+                // Every writer records every scan (the same bytes): one of them grades each.
+                for i in 0..SCANS {
+                    let p = &bundle.pages[(i + w) % SCANS];
+                    let bytes = format!("scan of {}", p.sheet_code.printed());
+                    let scan = receive(&store, &t, bytes.as_bytes()).await;
+                    let answers = all_right(&bundle.exam, &p.version);
+                    let outcome = store
+                        .record_grading(&t, scan, &[page(1, p.sheet_code, answers)])
+                        .await
+                        .unwrap_or_else(|e| panic!("writer {w}, scan {i}: {e}"));
+                    recorded += usize::from(!outcome.already_graded);
+                }
+                store.close().await;
+                recorded
+            })
+        })
+        .collect();
+    let mut recorded = 0;
+    for w in writers {
+        recorded += w.await.expect("writer");
+    }
+    assert_eq!(recorded, SCANS, "each scan graded by exactly one writer");
+    let store = Store::connect(&url).await.expect("open");
+    let scans = store.scans(&t).await.expect("scans");
+    assert_eq!(scans.len(), SCANS);
+    assert!(scans.iter().all(|s| s.status == ScanStatus::Graded));
+    for p in &bundle.pages {
+        assert_eq!(
+            store
+                .pages_of_sheet(&t, &p.sheet_code)
+                .await
+                .expect("pages")
+                .len(),
+            1
+        );
+    }
+    store.close().await;
+}
+
+/// A database opened read-only (`?mode=ro`: SQLite refuses every write, also for root) can be
+/// read, since opening it writes nothing when its schema is current; a write says, in one line,
+/// which database is read-only.
+#[tokio::test]
+async fn a_read_only_sqlite_file_can_be_read_and_refuses_writes_by_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("ro.sqlite");
+    let store = Store::connect(&format!("sqlite:{}", file.display()))
+        .await
+        .expect("open");
+    store.migrate().await.expect("migrate");
+    let t = tenant("escola-a");
+    let bundle = bundle(&exam(), &roster(2));
+    let exam_id = store.register_bundle(&t, &bundle).await.expect("register");
+    store.close().await;
+
+    let ro = Store::connect(&format!("sqlite:{}?mode=ro", file.display()))
+        .await
+        .expect("open read-only");
+    ro.migrate().await.expect("a current schema needs no write");
+    assert_eq!(ro.exams(&t).await.expect("exams").len(), 1);
+    ro.results(&t, &exam_id).await.expect("results");
+    let error = ro
+        .receive_scan(
+            &t,
+            &store::NewScan {
+                content_hash: store::content_hash(b"x"),
+                object_key: "k".into(),
+                byte_len: 1,
+                file_name: "x.png".into(),
+            },
+        )
+        .await
+        .expect_err("a write on a read-only file");
+    assert!(matches!(error, StoreError::ReadOnly { .. }), "{error:?}");
+    assert_eq!(
+        error.to_string(),
+        format!("database sqlite:{} is read-only", file.display())
+    );
+    ro.close().await;
+}
+
+/// An SQLite file in a folder that does not exist: the message names the file and the folder.
+#[tokio::test]
+async fn a_database_in_a_missing_folder_is_named() {
+    let error = Store::connect("/no/such/dir/x.sqlite")
+        .await
+        .expect_err("no folder");
+    assert_eq!(
+        error.to_string(),
+        "cannot open database /no/such/dir/x.sqlite: folder /no/such/dir does not exist"
+    );
+    let error = Store::connect("sqlite:/no/such/dir/x.sqlite")
+        .await
+        .expect_err("no folder");
+    assert!(
+        matches!(error, StoreError::MissingFolder { .. }),
+        "{error:?}"
+    );
+}
+
+/// A Postgres error reaches the user as the server's message, without the position in the
+/// server's source that the driver appends ("… at line 334").
+#[tokio::test]
+async fn postgres_errors_carry_no_server_source_line() {
+    let mut schema = common::PgSchema::create().await;
+    let t = tenant("escola-a");
+    schema.store.ensure_tenant(&t, "A").await.expect("tenant");
+    schema.execute("DROP TABLE exams CASCADE").await;
+    let error = schema.store.exams(&t).await.expect_err("no exams table");
+    let mut chain = vec![error.to_string()];
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        chain.push(cause.to_string());
+        source = cause.source();
+    }
+    schema.drop().await;
+    assert!(
+        chain[0].contains("relation \"exams\" does not exist"),
+        "the server's message: {chain:?}"
+    );
+    assert!(
+        chain.iter().all(|text| !text.contains(" at line ")),
+        "no server source line: {chain:?}"
     );
 }

@@ -76,6 +76,17 @@ impl PgSchema {
         Self { store, name, admin }
     }
 
+    /// Runs one statement in the schema, as its owner (to break things on purpose).
+    pub async fn execute(&mut self, sql: &str) {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "SET search_path TO {}; {sql}",
+            self.name
+        )))
+        .execute(&mut self.admin)
+        .await
+        .expect("statement");
+    }
+
     /// Closes the store and drops the schema with everything in it.
     pub async fn drop(mut self) {
         self.store.close().await;
