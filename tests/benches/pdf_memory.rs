@@ -29,26 +29,6 @@ fn env_usize(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// Peak resident set size of this process, MiB: `VmHWM` of /proc/self/status, which starts
-/// afresh at exec (getrusage's `ru_maxrss`, the fallback, can carry the parent's peak over a
-/// vfork-and-exec spawn).
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kib = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok());
-    kib.map_or_else(
-        || {
-            // SAFETY: getrusage fills a zeroed rusage struct through a valid pointer.
-            let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-            unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-            usage.ru_maxrss as f64 / 1024.0
-        },
-        |k| k / 1024.0,
-    )
-}
-
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--grade-only") {
@@ -192,7 +172,7 @@ fn grade_only(dir: &Path) -> anyhow::Result<()> {
     let bundle: model::Bundle =
         serde_json::from_str(&std::fs::read_to_string(dir.join("bundle.json"))?)?;
     let grader = pipeline::Grader::new(bundle);
-    let rss_before = peak_rss_mib();
+    let rss_before = gabarito_tests::measure::peak_rss_mib();
     let started = Instant::now();
     // The caller holds the file's bytes once, as the command line does.
     let bytes = std::fs::read(dir.join("scan.pdf"))?;
@@ -209,7 +189,7 @@ fn grade_only(dir: &Path) -> anyhow::Result<()> {
     );
     println!(
         "PEAK RSS {:.0} MiB (before reading the file {:.0} MiB; the file's bytes {:.0} MiB)",
-        peak_rss_mib(),
+        gabarito_tests::measure::peak_rss_mib(),
         rss_before,
         bytes.len() as f64 / (1024.0 * 1024.0)
     );

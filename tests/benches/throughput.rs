@@ -38,25 +38,6 @@ fn process_cpu_seconds() -> f64 {
     ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
 }
 
-/// Peak resident set size, MiB: `VmHWM` of /proc/self/status, which starts afresh at exec
-/// (getrusage's `ru_maxrss` can carry the parent's peak over a vfork-and-exec spawn).
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kib = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok());
-    kib.map_or_else(
-        || {
-            // SAFETY: getrusage fills a zeroed rusage struct.
-            let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-            unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-            usage.ru_maxrss as f64 / 1024.0
-        },
-        |k| k / 1024.0,
-    )
-}
-
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--grade-only") {
@@ -117,7 +98,7 @@ fn grade_only(dir: &Path) -> anyhow::Result<()> {
         })
         .collect::<std::io::Result<_>>()?;
     let in_memory: usize = scans.iter().map(|s| s.1.len()).sum();
-    let rss_before = peak_rss_mib();
+    let rss_before = gabarito_tests::measure::peak_rss_mib();
     // One worker thread: whatever the grader runs on rayon runs on this one core.
     let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
     let grader = pipeline::Grader::new(bundle);
@@ -170,7 +151,7 @@ fn grade_only(dir: &Path) -> anyhow::Result<()> {
     );
     println!(
         "PEAK RSS {:.0} MiB (before grading {:.0} MiB, of which scans in memory {:.0} MiB)",
-        peak_rss_mib(),
+        gabarito_tests::measure::peak_rss_mib(),
         rss_before,
         in_memory as f64 / (1024.0 * 1024.0)
     );

@@ -12,6 +12,7 @@ pub mod binaries;
 pub mod degrade;
 pub mod e2e;
 pub mod fixture;
+pub mod measure;
 pub mod noise;
 pub mod pen;
 pub mod rasterize;

@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 
 use gabarito_tests::binaries::workspace_binary;
 use gabarito_tests::e2e::{
-    DPI, Db, exam_id, grade_args, pages_per_sheet, render, render_anonymous, run, scan_counts,
-    text, write_scans,
+    Db, exam_id, grade_args, pages_per_sheet, render, render_anonymous, run, scan_counts, text,
+    write_scans,
 };
 use gabarito_tests::fixture::RenderedFixture;
 use gabarito_tests::scenario::SheetTruth;
@@ -258,43 +258,40 @@ fn grade_json(work: &Path, db: &Db, extra: &[&str]) -> (Option<i32>, Vec<String>
     (out.status.code(), lines, text(&out.stderr))
 }
 
-/// Whites out the QR code and the printed id of a scan, where they are printed and where they
-/// would be on a page fed upside down: nothing is left to identify it by.
-fn destroy_identity(scan: &Path, fx: &RenderedFixture) {
+/// Whites out the QR code and the printed id of a scan (the page as its truth says it was fed,
+/// upright or upside down), and nothing else: nothing is left to identify it by.
+fn destroy_identity(scan: &Path, fx: &RenderedFixture, truth: &SheetTruth) {
     let layout = &fx.bundle.pages[fx.sheet_pages()[0]].layout;
     let mut img = image::open(scan).expect("scan decodes").to_luma8();
-    let (w, h) = img.dimensions();
-    let px = |pt: f32| (pt * DPI as f32 / 72.0).round() as i64;
-    let margin = 40.0; // points: more than the simulated skew moves these boxes
+    let (w, h) = (i64::from(img.width()), i64::from(img.height()));
+    // Points to pixels from the scan's own size: captures differ in resolution.
+    let sx = w as f32 / layout.paper.width;
+    let sy = h as f32 / layout.paper.height;
+    // Points around each box: enough for the simulated skew, not enough to reach the corner
+    // mark above the QR code (14 pt away).
+    let margin = 5.0;
     let boxes = [
+        (layout.qr.x, layout.qr.y, layout.qr.size, layout.qr.size),
         (
-            layout.qr.x - margin,
-            layout.qr.y - margin,
-            layout.qr.size + 2.0 * margin,
-            layout.qr.size + 2.0 * margin,
-        ),
-        (
-            layout.text_id.x - margin,
-            layout.text_id.y - margin,
-            layout.text_id.width + 2.0 * margin,
-            layout.text_id.height + 2.0 * margin,
+            layout.text_id.x,
+            layout.text_id.y,
+            layout.text_id.width,
+            layout.text_id.height,
         ),
     ];
     for (x, y, bw, bh) in boxes {
-        let (x0, y0, x1, y1) = (px(x), px(y), px(x + bw), px(y + bh));
-        for (ax, ay, bx, by) in [
-            (x0, y0, x1, y1),
-            (
-                i64::from(w) - x1,
-                i64::from(h) - y1,
-                i64::from(w) - x0,
-                i64::from(h) - y0,
-            ),
-        ] {
-            for yy in ay.max(0)..by.min(i64::from(h)) {
-                for xx in ax.max(0)..bx.min(i64::from(w)) {
-                    img.put_pixel(xx as u32, yy as u32, image::Luma([255]));
-                }
+        let x0 = ((x - margin) * sx) as i64;
+        let y0 = ((y - margin) * sy) as i64;
+        let x1 = ((x + bw + margin) * sx) as i64;
+        let y1 = ((y + bh + margin) * sy) as i64;
+        let (ax, ay, bx, by) = if truth.degradation.geometry.upside_down {
+            (w - x1, h - y1, w - x0, h - y0)
+        } else {
+            (x0, y0, x1, y1)
+        };
+        for yy in ay.max(0)..by.min(h) {
+            for xx in ax.max(0)..bx.min(w) {
+                img.put_pixel(xx as u32, yy as u32, image::Luma([255]));
             }
         }
     }
@@ -312,7 +309,7 @@ fn an_unidentified_page_is_named_by_a_person_and_scored(db_of: impl FnOnce(&Path
     let fx = render(work.path(), &db, SHEETS);
     let truths = write_scans(&fx, &work.path().join("scans"), SHEETS, 0x1D_0008);
     let lost = &truths[2];
-    destroy_identity(&work.path().join("scans").join(&lost.file_name), &fx);
+    destroy_identity(&work.path().join("scans").join(&lost.file_name), &fx, lost);
 
     let (code, first, stderr) = grade_json(work.path(), &db, &["scans"]);
     assert_eq!(code, Some(1), "one page needs a person: {stderr}");
@@ -363,8 +360,9 @@ fn an_unidentified_page_is_named_by_a_person_and_scored(db_of: impl FnOnce(&Path
     let (score, _) = after[&student];
     assert!(
         (score - expected[&student]).abs() < 1e-9,
-        "{student}: {score}, the scan deserves {}",
-        expected[&student]
+        "{student}: {score}, the scan deserves {}; as graded: {:?}",
+        expected[&student],
+        first.iter().find(|l| l.contains(&lost.file_name))
     );
     // Named by a person, the page is settled: a rerun answers from the record, and exits 0.
     let (code, _, stderr) = grade_json(work.path(), &db, &["scans"]);

@@ -1399,11 +1399,12 @@ async fn stored_outcome<T: Tx>(tx: &mut T, tenant: &str, scan_id: i64) -> R<Stor
         .into_iter()
         .map(|(page, outcome)| (u32::try_from(page).unwrap_or_default(), outcome))
         .collect();
+    let (loose, open) = tx.open_in_scan(tenant, scan_id).await?;
     let count = |n: i64| usize::try_from(n).unwrap_or_default();
     Ok(StoredOutcome {
         pages,
-        loose_pages: count(tx.loose_pages(tenant, scan_id).await?),
-        open_reviews: count(tx.open_reviews(tenant, scan_id).await?),
+        loose_pages: count(loose),
+        open_reviews: count(open),
     })
 }
 

@@ -290,10 +290,13 @@ pub(crate) trait Tx: Send + Sized {
         tenant: &str,
         scan_id: i64,
     ) -> impl Future<Output = R<Vec<(i32, Option<String>)>>> + Send;
-    /// Pages of the scan that count for nothing (unidentified, unregistered, failed).
-    fn loose_pages(&mut self, tenant: &str, scan_id: i64) -> impl Future<Output = R<i64>> + Send;
-    /// Open review items of the scan.
-    fn open_reviews(&mut self, tenant: &str, scan_id: i64) -> impl Future<Output = R<i64>> + Send;
+    /// What of the scan waits for a person: (pages that count for nothing — unidentified,
+    /// unregistered, failed —, open review items).
+    fn open_in_scan(
+        &mut self,
+        tenant: &str,
+        scan_id: i64,
+    ) -> impl Future<Output = R<(i64, i64)>> + Send;
     fn loose_page(
         &mut self,
         tenant: &str,
@@ -1056,28 +1059,21 @@ macro_rules! impl_tx {
                 Ok(out)
             }
 
-            async fn loose_pages(&mut self, tenant: &str, scan_id: i64) -> R<i64> {
+            async fn open_in_scan(&mut self, tenant: &str, scan_id: i64) -> R<(i64, i64)> {
                 let row = sqlx::query(
-                    "SELECT COUNT(*) AS n FROM scan_pages \
-                     WHERE tenant_id = $1 AND scan_id = $2 AND error IS NOT NULL",
+                    "SELECT (SELECT COUNT(*) FROM scan_pages \
+                     WHERE tenant_id = $1 AND scan_id = $2 AND error IS NOT NULL) AS loose, \
+                     (SELECT COUNT(*) FROM review_items \
+                     WHERE tenant_id = $1 AND scan_id = $2 AND status = 'open') AS open",
                 )
                 .bind(tenant)
                 .bind(scan_id)
                 .fetch_one(&mut **self)
                 .await?;
-                Ok(sqlx::Row::try_get(&row, "n")?)
-            }
-
-            async fn open_reviews(&mut self, tenant: &str, scan_id: i64) -> R<i64> {
-                let row = sqlx::query(
-                    "SELECT COUNT(*) AS n FROM review_items \
-                     WHERE tenant_id = $1 AND scan_id = $2 AND status = 'open'",
-                )
-                .bind(tenant)
-                .bind(scan_id)
-                .fetch_one(&mut **self)
-                .await?;
-                Ok(sqlx::Row::try_get(&row, "n")?)
+                Ok((
+                    sqlx::Row::try_get(&row, "loose")?,
+                    sqlx::Row::try_get(&row, "open")?,
+                ))
             }
 
             async fn loose_page(&mut self, tenant: &str, page_id: i64) -> R<Option<LoosePage>> {
