@@ -269,8 +269,16 @@ impl Grading<'_> {
                 let mut report = json
                     .as_deref()
                     .and_then(|j| serde_json::from_str::<PageReport>(j).ok())
-                    // Recorded before outcomes were kept: say what is known.
-                    .unwrap_or_else(|| pipeline::grade::failed_report(name, *page, String::new()));
+                    // Recorded before outcomes were kept (migration 5): say how to see it.
+                    .unwrap_or_else(|| {
+                        pipeline::grade::failed_report(
+                            name,
+                            *page,
+                            "graded by an earlier version, which kept no report of the page: \
+                             grade it again with --regrade to see one"
+                                .into(),
+                        )
+                    });
                 report.file = name.to_string();
                 report
             })
