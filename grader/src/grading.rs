@@ -78,6 +78,17 @@ pub struct Grading<'a> {
     pub tenant: &'a TenantId,
 }
 
+/// What ingesting a file from disk hands back besides its scan.
+#[derive(Debug)]
+pub enum Taken {
+    /// The file's bytes, to be graded.
+    Bytes(Vec<u8>),
+    /// Refused before it was read (too large): why. Record it with [`Grading::refuse`].
+    Refused(DecodeError),
+    /// Graded before: its stored outcome stands ([`Grading::stored`]).
+    Stored,
+}
+
 /// A file taken in: its scan row, and what is to be done with it.
 #[derive(Debug, Clone)]
 pub struct Ingested {
@@ -89,15 +100,14 @@ pub struct Ingested {
 
 impl Grading<'_> {
     /// Stores the file at `path` (streamed, by content hash) and records its scan, refusing
-    /// on the record a file beyond `limits` (it is not stored, but its refusal is). Returns the
-    /// file's bytes when they are to be graded.
+    /// on the record a file beyond `limits` (it is not stored, but its refusal is).
     pub async fn ingest_file(
         &self,
         path: &Path,
         name: &str,
         limits: &Limits,
         regrade: bool,
-    ) -> Result<(Ingested, Option<Vec<u8>>), GradingError> {
+    ) -> Result<(Ingested, Taken), GradingError> {
         let read_err = |source| GradingError::Read {
             path: name.to_string(),
             source,
@@ -120,14 +130,14 @@ impl Grading<'_> {
                 regrade,
             )
             .await?;
-        if too_large {
-            return Ok((ingested, None));
-        }
-        let bytes = match ingested.grade {
-            Some(_) => Some(std::fs::read(path).map_err(read_err)?),
-            None => None,
+        let taken = if too_large {
+            Taken::Refused(DecodeError::FileTooLarge(size, limits.max_file_bytes))
+        } else if ingested.grade.is_some() {
+            Taken::Bytes(std::fs::read(path).map_err(read_err)?)
+        } else {
+            Taken::Stored
         };
-        Ok((ingested, bytes))
+        Ok((ingested, taken))
     }
 
     /// Stores bytes held in memory (an upload) by content hash and records its scan.
@@ -177,24 +187,28 @@ impl Grading<'_> {
         why: &DecodeError,
     ) -> Result<ScanOutcome, GradingError> {
         let error = why.to_string();
-        match ingested.grade {
-            Some(true) => {
-                self.store
-                    .replace_with_failure(self.tenant, ingested.scan_id, &error)
-                    .await?
-            }
-            _ => {
-                self.store
-                    .record_scan_failure(self.tenant, ingested.scan_id, &error)
-                    .await?
-            }
-        };
+        self.record_failure(ingested, &error).await?;
         Ok(ScanOutcome {
             scan_id: ingested.scan_id,
             verdict: ScanVerdict::Refused,
             reports: vec![pipeline::grade::failed_report(name, 1, error)],
             open: true,
         })
+    }
+
+    /// Records that the whole file could not be graded, replacing what was stored of it when it
+    /// is graded again.
+    async fn record_failure(&self, ingested: &Ingested, error: &str) -> Result<(), GradingError> {
+        if ingested.grade == Some(true) {
+            self.store
+                .replace_with_failure(self.tenant, ingested.scan_id, error)
+                .await?;
+        } else {
+            self.store
+                .record_scan_failure(self.tenant, ingested.scan_id, error)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Records the pages graded from a scan (`again`: replacing what was stored).
@@ -214,15 +228,7 @@ impl Grading<'_> {
             && only.whole_file_failed
         {
             let error = only.report.error.clone().unwrap_or_default();
-            if again {
-                self.store
-                    .replace_with_failure(self.tenant, ingested.scan_id, &error)
-                    .await?;
-            } else {
-                self.store
-                    .record_scan_failure(self.tenant, ingested.scan_id, &error)
-                    .await?;
-            }
+            self.record_failure(ingested, &error).await?;
             return Ok(ScanOutcome {
                 scan_id: ingested.scan_id,
                 verdict,

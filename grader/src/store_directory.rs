@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use model::layout::PageLayout;
 use model::{Exam, SheetCode};
-use pipeline::{PageFrame, SheetDirectory, SheetInfo};
+use pipeline::{FrameIndex, PageFrame, SheetDirectory, SheetInfo};
 use store::{Store, StoreError, TenantId};
 use tokio::runtime::Runtime;
 
@@ -18,9 +18,7 @@ pub struct StoreDirectory {
     store: Store,
     tenant: TenantId,
     exams: Mutex<HashMap<String, Arc<Exam>>>,
-    frames: Vec<PageFrame>,
-    /// Per frame (same order), the layout every page with that frame shares, if one.
-    shared: Vec<Option<Arc<PageLayout>>>,
+    frames: FrameIndex,
 }
 
 impl StoreDirectory {
@@ -33,19 +31,9 @@ impl StoreDirectory {
         tenant: TenantId,
         exam: Option<&str>,
     ) -> Result<Self, StoreError> {
-        let layouts = store.layouts(&tenant, exam).await?;
-        let mut frames: Vec<PageFrame> = Vec::new();
-        let mut shared: Vec<Option<Arc<PageLayout>>> = Vec::new();
-        for layout in layouts {
-            let frame = PageFrame::of(&layout);
-            match frames.iter().position(|f| *f == frame) {
-                // Two layouts share this frame: an unidentified page's bubbles are unknown.
-                Some(i) => shared[i] = None,
-                None => {
-                    frames.push(frame);
-                    shared.push(Some(Arc::new(layout)));
-                }
-            }
+        let mut frames = FrameIndex::default();
+        for layout in store.layouts(&tenant, exam).await? {
+            frames.add(&Arc::new(layout));
         }
         Ok(Self {
             rt,
@@ -53,7 +41,6 @@ impl StoreDirectory {
             tenant,
             exams: Mutex::new(HashMap::new()),
             frames,
-            shared,
         })
     }
 
@@ -94,15 +81,10 @@ impl SheetDirectory for StoreDirectory {
     }
 
     fn frames(&self) -> Vec<PageFrame> {
-        if self.frames.is_empty() {
-            pipeline::directory::standard_frames()
-        } else {
-            self.frames.clone()
-        }
+        self.frames.frames()
     }
 
     fn shared_layout(&self, frame: &PageFrame) -> Option<Arc<PageLayout>> {
-        let i = self.frames.iter().position(|f| f == frame)?;
-        self.shared.get(i)?.clone()
+        self.frames.shared_layout(frame)
     }
 }

@@ -54,38 +54,67 @@ pub fn standard_frames() -> Vec<PageFrame> {
         .collect()
 }
 
+/// The page frames of a set of page layouts, each with the layout every page of that frame
+/// shares, if one: what a [`SheetDirectory`] answers for [`SheetDirectory::frames`] and
+/// [`SheetDirectory::shared_layout`], whatever it indexes.
+#[derive(Debug, Clone, Default)]
+pub struct FrameIndex {
+    frames: Vec<PageFrame>,
+    /// Per frame (same order), the layout all its pages share; `None` once two differ.
+    shared: Vec<Option<Arc<PageLayout>>>,
+}
+
+impl FrameIndex {
+    /// Counts in one more page laid out as `layout`.
+    pub fn add(&mut self, layout: &Arc<PageLayout>) {
+        let frame = PageFrame::of(layout);
+        match self.frames.iter().position(|f| *f == frame) {
+            Some(i) => {
+                if self.shared[i]
+                    .as_ref()
+                    .is_some_and(|l| !Arc::ptr_eq(l, layout) && **l != **layout)
+                {
+                    self.shared[i] = None;
+                }
+            }
+            None => {
+                self.frames.push(frame);
+                self.shared.push(Some(Arc::clone(layout)));
+            }
+        }
+    }
+
+    /// The frames seen; the standard ones when none was.
+    pub fn frames(&self) -> Vec<PageFrame> {
+        if self.frames.is_empty() {
+            standard_frames()
+        } else {
+            self.frames.clone()
+        }
+    }
+
+    /// The layout every page with `frame` shares, if one.
+    pub fn shared_layout(&self, frame: &PageFrame) -> Option<Arc<PageLayout>> {
+        let i = self.frames.iter().position(|f| f == frame)?;
+        self.shared.get(i)?.clone()
+    }
+}
+
 /// A directory over one rendered bundle (`bundle.json`).
 #[derive(Debug, Clone)]
 pub struct BundleDirectory {
     pages: HashMap<SheetCode, SheetInfo>,
-    frames: Vec<PageFrame>,
-    /// Per frame (same order), the layout all its pages share, if they share one.
-    shared: Vec<Option<Arc<PageLayout>>>,
+    frames: FrameIndex,
 }
 
 impl BundleDirectory {
     /// Indexes every page of `bundle`.
     pub fn new(bundle: Bundle) -> Self {
         let exam = Arc::new(bundle.exam);
-        let mut frames: Vec<PageFrame> = Vec::new();
-        let mut shared: Vec<Option<Arc<PageLayout>>> = Vec::new();
+        let mut frames = FrameIndex::default();
         let mut pages = HashMap::with_capacity(bundle.pages.len());
         for page in bundle.pages {
-            let frame = PageFrame::of(&page.layout);
-            match frames.iter().position(|f| *f == frame) {
-                Some(i) => {
-                    if shared[i]
-                        .as_ref()
-                        .is_some_and(|l| !Arc::ptr_eq(l, &page.layout) && **l != *page.layout)
-                    {
-                        shared[i] = None;
-                    }
-                }
-                None => {
-                    frames.push(frame);
-                    shared.push(Some(Arc::clone(&page.layout)));
-                }
-            }
+            frames.add(&page.layout);
             pages.insert(
                 page.sheet_code,
                 SheetInfo {
@@ -98,15 +127,7 @@ impl BundleDirectory {
                 },
             );
         }
-        if frames.is_empty() {
-            frames = standard_frames();
-            shared = vec![None; frames.len()];
-        }
-        Self {
-            pages,
-            frames,
-            shared,
-        }
+        Self { pages, frames }
     }
 
     /// Pages indexed.
@@ -126,11 +147,10 @@ impl SheetDirectory for BundleDirectory {
     }
 
     fn frames(&self) -> Vec<PageFrame> {
-        self.frames.clone()
+        self.frames.frames()
     }
 
     fn shared_layout(&self, frame: &PageFrame) -> Option<Arc<PageLayout>> {
-        let i = self.frames.iter().position(|f| f == frame)?;
-        self.shared.get(i)?.clone()
+        self.frames.shared_layout(frame)
     }
 }

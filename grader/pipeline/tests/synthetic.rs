@@ -398,47 +398,13 @@ fn blank_corrupt_and_bomb_files_are_refused_with_a_reason() {
 
 #[test]
 fn multi_page_scanner_pdf_with_jpeg_pages() {
-    use lopdf::{Document, Object, Stream, dictionary};
     let (c1, c2) = (code(6), code(7));
     let b = bundle(20, &[c1, c2]);
     let pages = [
         draw(&b, &c1, &standard_marks()),
         draw(&b, &c2, &standard_marks()),
     ];
-    let mut doc = Document::with_version("1.5");
-    let pages_id = doc.new_object_id();
-    let mut kids = Vec::new();
-    for img in &pages {
-        let jpg = jpeg(img, 80);
-        let image_id = doc.add_object(Stream::new(
-            dictionary! {
-                "Type" => "XObject", "Subtype" => "Image",
-                "Width" => img.width() as i64, "Height" => img.height() as i64,
-                "ColorSpace" => "DeviceGray", "BitsPerComponent" => 8, "Filter" => "DCTDecode",
-            },
-            jpg,
-        ));
-        let content = doc.add_object(Stream::new(
-            dictionary! {},
-            b"q 595 0 0 842 0 0 cm /Im0 Do Q".to_vec(),
-        ));
-        let page = doc.add_object(dictionary! {
-            "Type" => "Page", "Parent" => pages_id, "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
-            "Contents" => content,
-            "Resources" => dictionary! { "XObject" => dictionary! { "Im0" => image_id } },
-        });
-        kids.push(Object::Reference(page));
-    }
-    doc.objects.insert(
-        pages_id,
-        Object::Dictionary(
-            dictionary! { "Type" => "Pages", "Count" => kids.len() as i64, "Kids" => kids },
-        ),
-    );
-    let catalog = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
-    doc.trailer.set("Root", catalog);
-    let mut bytes = Vec::new();
-    doc.save_to(&mut bytes).expect("pdf");
+    let bytes = pdf_bytes(scanner_pdf(&[&pages[0], &pages[1]], 2));
     let reports = Grader::new(b).grade_bytes("scan.pdf", &bytes);
     assert_eq!(reports.len(), 2);
     check_standard(&reports[0], &c1);

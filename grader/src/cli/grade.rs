@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use grader::StoreDirectory;
-use grader::grading::{self, Grading, GradingError, ScanOutcome, ScanVerdict};
+use grader::grading::{self, Grading, GradingError, ScanOutcome, ScanVerdict, Taken};
 use indicatif::{ProgressBar, ProgressStyle};
 use pipeline::{GradedPage, Grader};
 use rayon::prelude::*;
@@ -166,7 +166,7 @@ fn grade_one(
     seen: &Mutex<HashMap<i64, String>>,
 ) -> Result<Option<ScanOutcome>, GradingError> {
     let file = input.path.as_path();
-    let (ingested, bytes) = rt.block_on(grading.ingest_file(file, name, limits, args.regrade))?;
+    let (ingested, taken) = rt.block_on(grading.ingest_file(file, name, limits, args.regrade))?;
     if let Ok(mut seen) = seen.lock() {
         if let Some(first) = seen.get(&ingested.scan_id) {
             eprintln!("grader: {name}: same bytes as {first}: graded once");
@@ -174,13 +174,10 @@ fn grade_one(
         }
         seen.insert(ingested.scan_id, name.to_string());
     }
-    if ingested.grade.is_none() {
-        return rt.block_on(grading.stored(&ingested, name)).map(Some);
-    }
-    let Some(bytes) = bytes else {
-        let size = std::fs::metadata(file).map(|m| m.len()).unwrap_or_default();
-        let why = pipeline::decode::DecodeError::FileTooLarge(size, limits.max_file_bytes);
-        return rt.block_on(grading.refuse(&ingested, name, &why)).map(Some);
+    let bytes = match taken {
+        Taken::Bytes(bytes) => bytes,
+        Taken::Refused(why) => return rt.block_on(grading.refuse(&ingested, name, &why)).map(Some),
+        Taken::Stored => return rt.block_on(grading.stored(&ingested, name)).map(Some),
     };
     let pages = grading::grade_pages(grader, name, &bytes, |page| {
         // A missing picture is the operator's problem, not a reason to review the sheet.
