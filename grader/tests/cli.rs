@@ -44,3 +44,78 @@ fn a_sheet_code_that_fails_its_check_is_refused_before_the_database_is_touched()
     assert!(stderr.contains("is not a sheet code"), "{stderr}");
     assert!(!dir.path().join("gabarito.sqlite").exists());
 }
+
+#[test]
+fn a_token_is_created_listed_verified_and_revoked() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = grader(
+        &[
+            "token",
+            "create",
+            "--tenant",
+            "escola-a",
+            "--scope",
+            "scan",
+            "--scope",
+            "results",
+            "--label",
+            "station 1",
+        ],
+        dir.path(),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let token = stdout.lines().last().expect("a last line").to_string();
+    assert!(token.starts_with("gab_"), "{stdout}");
+    assert!(
+        !stderr.contains(&token),
+        "the token is printed once, on stdout"
+    );
+
+    let out = grader(&["token", "list", "--json"], dir.path());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0));
+    let listed: serde_json::Value =
+        serde_json::from_str(stdout.lines().next().expect("one token")).expect("json");
+    let id = listed["id"].as_str().expect("id").to_string();
+    assert!(token.contains(&id));
+    assert_eq!(listed["tenant"], "escola-a");
+    assert_eq!(listed["scopes"], serde_json::json!(["scan", "results"]));
+    assert!(
+        !stdout.contains(&token[token.len() - 64..]),
+        "no secret in the list"
+    );
+
+    // The services accept it: they verify it against the same database.
+    let db = dir.path().join("gabarito.sqlite");
+    let rt = store::runtime().expect("runtime");
+    let verify = |token: &str| {
+        rt.block_on(async {
+            let store = store::Store::connect(&db.display().to_string())
+                .await
+                .expect("open");
+            let grant = store.verify_token(token).await.expect("verify");
+            store.close().await;
+            grant
+        })
+    };
+    let grant = verify(&token).expect("valid");
+    assert_eq!(grant.tenant.as_str(), "escola-a");
+    assert!(grant.allows(store::Scope::Results) && !grant.allows(store::Scope::Render));
+
+    let out = grader(&["token", "revoke", &id], dir.path());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(verify(&token).is_none());
+    let out = grader(&["token", "revoke", &id], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+
+    let out = grader(&["token", "create", "--scope", "everything"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("render, scan, results, admin"));
+}

@@ -16,6 +16,8 @@ mod rescore;
 mod resolve;
 mod results;
 mod review;
+// Service tokens (issue 9).
+mod token;
 
 /// Exit code: every page graded, nothing needs a person.
 pub const EXIT_OK: u8 = 0;
@@ -49,6 +51,8 @@ enum Command {
     Rescore(rescore::RescoreArgs),
     /// Bring the database schema up to date.
     Migrate(migrate::MigrateArgs),
+    /// Create, list or revoke the API tokens of the HTTP services.
+    Token(token::TokenArgs),
 }
 
 /// Parses the command line and runs the subcommand.
@@ -68,6 +72,7 @@ pub fn run() -> ExitCode {
         Command::Resolve(args) => resolve::run(args),
         Command::Rescore(args) => rescore::run(args),
         Command::Migrate(args) => migrate::run(args),
+        Command::Token(args) => token::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -30,6 +30,24 @@ impl DbArgs {
     }
 }
 
+/// Which database, for commands that act across schools (`grader token list`/`revoke`):
+/// `--db` alone, as in [`DbArgs`].
+#[derive(Args, Debug, Clone)]
+pub struct DbUrlArgs {
+    /// Database: a postgres:// URL, or an SQLite file (`sqlite:PATH` or a path).
+    #[arg(long = "db", env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, value_name = "URL")]
+    pub url: String,
+}
+
+impl DbUrlArgs {
+    /// Opens the database and brings its schema up to date.
+    pub async fn open(&self) -> Result<Store, StoreError> {
+        let store = Store::connect(&self.url).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+}
+
 /// An error and its causes in one line, each cause once: libraries often repeat their
 /// source's message in their own, which a plain walk of the chain would print twice or more.
 pub fn error_line(error: &(dyn std::error::Error + 'static)) -> String {

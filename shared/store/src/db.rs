@@ -101,6 +101,9 @@ macro_rules! with_tx {
     }};
 }
 
+// After `with_tx!`, which it uses.
+mod services;
+
 impl Store {
     /// Opens the database a URL names: `postgres://…` (or `postgresql://…`), `sqlite:PATH`
     /// (`sqlite:PATH?mode=ro` read-only), or a bare file path (SQLite, created when missing).

@@ -26,7 +26,9 @@ pub use db::{DEFAULT_DATABASE_URL, Store};
 pub use model::results::{
     self as results, ExamResults, ItemStatistics, QuestionResult, SheetScore, StudentResult,
 };
-pub use objects::{LocalObjects, ObjectError, ObjectStore, content_hash, scan_object_key};
+pub use objects::{
+    LocalObjects, ObjectError, ObjectReader, ObjectStore, content_hash, scan_object_key,
+};
 pub use types::*;
 
 /// The runtime type [`runtime`] returns.

@@ -31,6 +31,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "outcomes",
         include_str!("../migrations/postgres/0005_outcomes.sql"),
     ),
+    (
+        6,
+        "services",
+        include_str!("../migrations/postgres/0006_services.sql"),
+    ),
 ];
 
 /// (version, description, SQL) of every SQLite migration, in order. Same versions as Postgres.
@@ -54,6 +59,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         5,
         "outcomes",
         include_str!("../migrations/sqlite/0005_outcomes.sql"),
+    ),
+    (
+        6,
+        "services",
+        include_str!("../migrations/sqlite/0006_services.sql"),
     ),
 ];
 

@@ -5,6 +5,7 @@
 //! ([`scan_object_key`]), so an upload is never lost and the same bytes are stored once.
 
 use std::future::Future;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 
@@ -25,6 +26,18 @@ pub enum ObjectError {
     /// No object under this key.
     #[error("object {0:?} not found")]
     NotFound(String),
+    /// A byte range the object does not have.
+    #[error("object {key:?} has {len} bytes: no bytes {start}..{end}")]
+    Range {
+        /// The object's key.
+        key: String,
+        /// Its size.
+        len: u64,
+        /// The first byte asked for.
+        start: u64,
+        /// The byte after the last one asked for.
+        end: u64,
+    },
     /// The storage failed.
     #[error("object storage ({key}): {source}")]
     Io {
@@ -51,7 +64,21 @@ pub trait ObjectStore: Send + Sync {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Vec<u8>, ObjectError>>;
     /// Whether an object is stored under `key`.
     fn exists<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, ObjectError>>;
+    /// The size of the object under `key`, in bytes.
+    fn len<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<u64, ObjectError>>;
+    /// A reader of the bytes `range` of the object under `key` (an HTTP `Range` answered from
+    /// storage), which holds no more than a buffer of it in memory at a time. A range that ends
+    /// past the object, or is reversed, is refused ([`ObjectError::Range`]): compare it with
+    /// [`ObjectStore::len`] first.
+    fn read_range<'a>(
+        &'a self,
+        key: &'a str,
+        range: Range<u64>,
+    ) -> BoxFuture<'a, Result<ObjectReader, ObjectError>>;
 }
+
+/// The bytes of an object as they are read ([`ObjectStore::read_range`]).
+pub type ObjectReader = Pin<Box<dyn tokio::io::AsyncRead + Send>>;
 
 /// Hex SHA-256 of `bytes`: the identity of a scan.
 pub fn content_hash(bytes: &[u8]) -> String {
@@ -205,13 +232,9 @@ impl ObjectStore for LocalObjects {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Vec<u8>, ObjectError>> {
         Box::pin(async move {
             let path = self.path(key)?;
-            match tokio::fs::read(&path).await {
-                Ok(bytes) => Ok(bytes),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    Err(ObjectError::NotFound(key.to_string()))
-                }
-                Err(e) => Err(io(key)(e)),
-            }
+            tokio::fs::read(&path)
+                .await
+                .map_err(|e| not_found_or_io(key, e))
         })
     }
 
@@ -220,6 +243,53 @@ impl ObjectStore for LocalObjects {
             let path = self.path(key)?;
             tokio::fs::try_exists(&path).await.map_err(io(key))
         })
+    }
+
+    fn len<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<u64, ObjectError>> {
+        Box::pin(async move {
+            let path = self.path(key)?;
+            match tokio::fs::metadata(&path).await {
+                Ok(meta) if meta.is_file() => Ok(meta.len()),
+                Ok(_) => Err(ObjectError::NotFound(key.to_string())),
+                Err(e) => Err(not_found_or_io(key, e)),
+            }
+        })
+    }
+
+    fn read_range<'a>(
+        &'a self,
+        key: &'a str,
+        range: Range<u64>,
+    ) -> BoxFuture<'a, Result<ObjectReader, ObjectError>> {
+        Box::pin(async move {
+            use tokio::io::{AsyncReadExt, AsyncSeekExt};
+            let path = self.path(key)?;
+            let mut file = tokio::fs::File::open(&path)
+                .await
+                .map_err(|e| not_found_or_io(key, e))?;
+            let len = file.metadata().await.map_err(io(key))?.len();
+            if range.start > range.end || range.end > len {
+                return Err(ObjectError::Range {
+                    key: key.to_string(),
+                    len,
+                    start: range.start,
+                    end: range.end,
+                });
+            }
+            file.seek(std::io::SeekFrom::Start(range.start))
+                .await
+                .map_err(io(key))?;
+            let reader: ObjectReader = Box::pin(file.take(range.end - range.start));
+            Ok(reader)
+        })
+    }
+}
+
+fn not_found_or_io(key: &str, e: std::io::Error) -> ObjectError {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        ObjectError::NotFound(key.to_string())
+    } else {
+        io(key)(e)
     }
 }
 
@@ -255,6 +325,41 @@ mod tests {
         assert_eq!(objects.get(&key).await.expect("get"), b"x");
         assert!(matches!(
             objects.get("default/scans/00/none").await,
+            Err(ObjectError::NotFound(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn ranges_are_read_without_the_rest() {
+        use tokio::io::AsyncReadExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let objects = LocalObjects::new(dir.path());
+        let bytes: Vec<u8> = (0..=255).collect();
+        objects.put("t/bundles/b.pdf", &bytes).await.expect("put");
+        assert_eq!(objects.len("t/bundles/b.pdf").await.expect("len"), 256);
+        for range in [0..256, 10..20, 255..256, 7..7] {
+            let mut read = Vec::new();
+            objects
+                .read_range("t/bundles/b.pdf", range.clone())
+                .await
+                .expect("range")
+                .read_to_end(&mut read)
+                .await
+                .expect("read");
+            assert_eq!(read, bytes[range.start as usize..range.end as usize]);
+        }
+        for bad in [0..257, 300..301, 20..10] {
+            assert!(matches!(
+                objects.read_range("t/bundles/b.pdf", bad).await,
+                Err(ObjectError::Range { len: 256, .. })
+            ));
+        }
+        assert!(matches!(
+            objects.len("t/bundles/none").await,
+            Err(ObjectError::NotFound(_))
+        ));
+        assert!(matches!(
+            objects.read_range("t/bundles/none", 0..1).await,
             Err(ObjectError::NotFound(_))
         ));
     }

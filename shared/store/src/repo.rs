@@ -4,14 +4,19 @@
 //! the same statement text for each driver (Postgres and SQLite), so the two backends cannot
 //! drift apart. The only statements that differ are passed in as macro arguments: row locks
 //! (`FOR UPDATE [SKIP LOCKED]`), which Postgres needs and SQLite (one writer at a time) has not.
-//! Every statement filters on `tenant_id`.
+//! Every statement filters on `tenant_id`, but for the two the services need across tenants:
+//! looking a token up (its tenant is what the look-up finds) and claiming the next job (workers
+//! serve every tenant).
 
 use std::future::Future;
 
 use model::roster::Student;
 use model::scoring::ReadAnswer;
 
-use super::types::{ExamSummary, NewScan, ScanPageRecord, StoreError, marked_str, state_str};
+use super::types::{
+    BatchScan, BundleRecord, ExamSummary, JobRecord, JobStatus, NewBundle, NewScan,
+    ScanBatchRecord, ScanPageRecord, ScanStatus, StoreError, marked_str, state_str,
+};
 
 /// Rows are inserted this many at a time: far below both backends' limits on bound parameters
 /// (SQLite 32,766, Postgres 65,535) for the widest row written.
@@ -150,6 +155,30 @@ pub(crate) struct JobRow {
     pub payload: String,
     pub status: String,
     pub attempts: i32,
+}
+
+/// An API token row (its hash, never the token).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct TokenRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub token_hash: String,
+    pub scopes: String,
+    pub label: Option<String>,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// A job found claimable, before it is claimed.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ClaimRow {
+    pub id: i64,
+    pub tenant_id: String,
+    pub kind: String,
+    pub payload: String,
+    pub status: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
 }
 
 type R<T> = Result<T, StoreError>;
@@ -410,6 +439,94 @@ pub(crate) trait Tx: Send + Sized {
         run_after: i64,
         now: i64,
     ) -> impl Future<Output = R<u64>> + Send;
+
+    // The services' tables (migration 6). Tokens and claims cross tenants by nature: a token is
+    // looked up before its tenant is known, and a service's workers serve every tenant.
+    /// Inserts a token unless its id or hash is taken; returns whether it did.
+    fn insert_token(&mut self, token: &TokenRow) -> impl Future<Output = R<bool>> + Send;
+    fn token_by_hash(&mut self, hash: &str) -> impl Future<Output = R<Option<TokenRow>>> + Send;
+    fn tokens(&mut self, tenant: Option<&str>) -> impl Future<Output = R<Vec<TokenRow>>> + Send;
+    /// Revokes a token not revoked yet; returns the rows changed.
+    fn revoke_token(&mut self, id: &str, now: i64) -> impl Future<Output = R<u64>> + Send;
+
+    /// The next job of one of `kinds` to claim, of any tenant, holding a row lock (Postgres,
+    /// skipping rows other transactions hold): one whose lease ran out first, else the queued
+    /// one ready longest.
+    fn next_claimable(
+        &mut self,
+        kinds: &[&str],
+        now: i64,
+    ) -> impl Future<Output = R<Option<ClaimRow>>> + Send;
+    fn start_job(
+        &mut self,
+        id: i64,
+        worker: &str,
+        lease_until: i64,
+        now: i64,
+    ) -> impl Future<Output = R<()>> + Send;
+    fn give_up_job(&mut self, id: i64, error: &str, now: i64)
+    -> impl Future<Output = R<()>> + Send;
+    fn renew_job(
+        &mut self,
+        id: i64,
+        worker: &str,
+        lease_until: i64,
+        now: i64,
+    ) -> impl Future<Output = R<u64>> + Send;
+    fn release_job(
+        &mut self,
+        id: i64,
+        worker: &str,
+        now: i64,
+    ) -> impl Future<Output = R<u64>> + Send;
+    fn job(&mut self, tenant: &str, id: i64) -> impl Future<Output = R<Option<JobRecord>>> + Send;
+    /// (kind, status, count) over every tenant.
+    fn job_counts(&mut self) -> impl Future<Output = R<Vec<(String, String, i64)>>> + Send;
+
+    /// Inserts a bundle unless its id is taken; returns whether it did.
+    fn insert_bundle(
+        &mut self,
+        tenant: &str,
+        bundle: &NewBundle<'_>,
+        job_id: i64,
+        now: i64,
+    ) -> impl Future<Output = R<bool>> + Send;
+    fn bundle(
+        &mut self,
+        tenant: &str,
+        id: &str,
+    ) -> impl Future<Output = R<Option<BundleRecord>>> + Send;
+    fn bundle_progress(
+        &mut self,
+        tenant: &str,
+        id: &str,
+        pages_done: i64,
+        now: i64,
+    ) -> impl Future<Output = R<u64>> + Send;
+    fn bundle_written(
+        &mut self,
+        tenant: &str,
+        id: &str,
+        pdf_key: &str,
+        manifest_key: &str,
+        pdf_bytes: i64,
+        now: i64,
+    ) -> impl Future<Output = R<u64>> + Send;
+
+    /// Inserts a batch and its scans unless its id is taken; returns whether it did.
+    fn insert_scan_batch(
+        &mut self,
+        tenant: &str,
+        id: &str,
+        job_id: i64,
+        scan_ids: &[i64],
+        now: i64,
+    ) -> impl Future<Output = R<bool>> + Send;
+    fn scan_batch(
+        &mut self,
+        tenant: &str,
+        id: &str,
+    ) -> impl Future<Output = R<Option<ScanBatchRecord>>> + Send;
 }
 
 macro_rules! scan_select {
@@ -576,8 +693,34 @@ where
     })
 }
 
+macro_rules! token_select {
+    () => {
+        "SELECT id, tenant_id, token_hash, scopes, label, created_at, revoked_at FROM api_tokens "
+    };
+}
+
+fn token_row<Row>(row: &Row) -> Result<TokenRow, sqlx::Error>
+where
+    Row: sqlx::Row,
+    for<'a> &'a str: sqlx::ColumnIndex<Row>,
+    i64: for<'r> sqlx::Decode<'r, Row::Database> + sqlx::Type<Row::Database>,
+    String: for<'r> sqlx::Decode<'r, Row::Database> + sqlx::Type<Row::Database>,
+    Option<String>: for<'r> sqlx::Decode<'r, Row::Database>,
+    Option<i64>: for<'r> sqlx::Decode<'r, Row::Database>,
+{
+    Ok(TokenRow {
+        id: row.try_get("id")?,
+        tenant_id: row.try_get("tenant_id")?,
+        token_hash: row.try_get("token_hash")?,
+        scopes: row.try_get("scopes")?,
+        label: row.try_get("label")?,
+        created_at: row.try_get("created_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
 macro_rules! impl_tx {
-    ($db:ty, lock_scan = $lock_scan:expr, claim_job = $claim_job:expr) => {
+    ($db:ty, lock_scan = $lock_scan:expr, claim_job = $claim_job:expr, skip_locked = $skip_locked:expr) => {
         impl<'c> Tx for sqlx::Transaction<'c, $db> {
             async fn commit(self) -> R<()> {
                 sqlx::Transaction::commit(self).await?;
@@ -1456,6 +1599,384 @@ macro_rules! impl_tx {
                 .await?;
                 Ok(done.rows_affected())
             }
+
+            async fn insert_token(&mut self, token: &TokenRow) -> R<bool> {
+                let done = sqlx::query(
+                    "INSERT INTO api_tokens (id, tenant_id, token_hash, scopes, label, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                )
+                .bind(&token.id)
+                .bind(&token.tenant_id)
+                .bind(&token.token_hash)
+                .bind(&token.scopes)
+                .bind(&token.label)
+                .bind(token.created_at)
+                .execute(&mut **self)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn token_by_hash(&mut self, hash: &str) -> R<Option<TokenRow>> {
+                let row = sqlx::query(concat!(token_select!(), "WHERE token_hash = $1"))
+                    .bind(hash)
+                    .fetch_optional(&mut **self)
+                    .await?;
+                Ok(match row {
+                    Some(row) => Some(token_row(&row)?),
+                    None => None,
+                })
+            }
+
+            async fn tokens(&mut self, tenant: Option<&str>) -> R<Vec<TokenRow>> {
+                let rows = sqlx::query(concat!(
+                    token_select!(),
+                    "WHERE ($1 IS NULL OR tenant_id = $1) ORDER BY tenant_id, created_at, id"
+                ))
+                .bind(tenant)
+                .fetch_all(&mut **self)
+                .await?;
+                Ok(rows.iter().map(token_row).collect::<Result<_, _>>()?)
+            }
+
+            async fn revoke_token(&mut self, id: &str, now: i64) -> R<u64> {
+                let done = sqlx::query(
+                    "UPDATE api_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+                )
+                .bind(id)
+                .bind(now)
+                .execute(&mut **self)
+                .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn next_claimable(&mut self, kinds: &[&str], now: i64) -> R<Option<ClaimRow>> {
+                if kinds.is_empty() {
+                    return Ok(None);
+                }
+                // Two searches, each an ordered range of the (status, run_after, id) index, rather
+                // than one OR that the planner may answer by walking every job ever done.
+                for expired in [true, false] {
+                    let mut b = sqlx::QueryBuilder::<$db>::new(
+                        "SELECT id, tenant_id, kind, payload, status, attempts, last_error FROM jobs WHERE ",
+                    );
+                    if expired {
+                        b.push("status = 'running' AND locked_until < ").push_bind(now);
+                    } else {
+                        b.push("status = 'queued' AND run_after <= ").push_bind(now);
+                    }
+                    b.push(" AND kind IN (");
+                    let mut list = b.separated(", ");
+                    for kind in kinds {
+                        list.push_bind(kind.to_string());
+                    }
+                    b.push(if expired {
+                        ") ORDER BY locked_until, id LIMIT 1"
+                    } else {
+                        ") ORDER BY run_after, id LIMIT 1"
+                    });
+                    b.push($skip_locked);
+                    let row = b.build().fetch_optional(&mut **self).await?;
+                    if let Some(row) = row {
+                        return Ok(Some(ClaimRow {
+                            id: sqlx::Row::try_get(&row, "id")?,
+                            tenant_id: sqlx::Row::try_get(&row, "tenant_id")?,
+                            kind: sqlx::Row::try_get(&row, "kind")?,
+                            payload: sqlx::Row::try_get(&row, "payload")?,
+                            status: sqlx::Row::try_get(&row, "status")?,
+                            attempts: sqlx::Row::try_get(&row, "attempts")?,
+                            last_error: sqlx::Row::try_get(&row, "last_error")?,
+                        }));
+                    }
+                }
+                Ok(None)
+            }
+
+            async fn start_job(&mut self, id: i64, worker: &str, lease_until: i64, now: i64) -> R<()> {
+                sqlx::query(
+                    "UPDATE jobs SET status = 'running', attempts = attempts + 1, locked_by = $2, \
+                     locked_until = $3, updated_at = $4 WHERE id = $1",
+                )
+                .bind(id)
+                .bind(worker)
+                .bind(lease_until)
+                .bind(now)
+                .execute(&mut **self)
+                .await?;
+                Ok(())
+            }
+
+            async fn give_up_job(&mut self, id: i64, error: &str, now: i64) -> R<()> {
+                sqlx::query(
+                    "UPDATE jobs SET status = 'failed', last_error = $2, locked_by = NULL, \
+                     locked_until = NULL, updated_at = $3 WHERE id = $1",
+                )
+                .bind(id)
+                .bind(error)
+                .bind(now)
+                .execute(&mut **self)
+                .await?;
+                Ok(())
+            }
+
+            async fn renew_job(&mut self, id: i64, worker: &str, lease_until: i64, now: i64) -> R<u64> {
+                let done = sqlx::query(
+                    "UPDATE jobs SET locked_until = $3, updated_at = $4 \
+                     WHERE id = $1 AND locked_by = $2 AND status = 'running'",
+                )
+                .bind(id)
+                .bind(worker)
+                .bind(lease_until)
+                .bind(now)
+                .execute(&mut **self)
+                .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn release_job(&mut self, id: i64, worker: &str, now: i64) -> R<u64> {
+                let done = sqlx::query(
+                    "UPDATE jobs SET status = 'queued', \
+                     attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, \
+                     locked_by = NULL, locked_until = NULL, run_after = $3, updated_at = $3 \
+                     WHERE id = $1 AND locked_by = $2 AND status = 'running'",
+                )
+                .bind(id)
+                .bind(worker)
+                .bind(now)
+                .execute(&mut **self)
+                .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn job(&mut self, tenant: &str, id: i64) -> R<Option<JobRecord>> {
+                let row = sqlx::query(
+                    "SELECT id, kind, status, attempts, last_error, created_at, updated_at \
+                     FROM jobs WHERE tenant_id = $1 AND id = $2",
+                )
+                .bind(tenant)
+                .bind(id)
+                .fetch_optional(&mut **self)
+                .await?;
+                let Some(row) = row else { return Ok(None) };
+                let status: String = sqlx::Row::try_get(&row, "status")?;
+                let attempts: i32 = sqlx::Row::try_get(&row, "attempts")?;
+                Ok(Some(JobRecord {
+                    id: sqlx::Row::try_get(&row, "id")?,
+                    kind: sqlx::Row::try_get(&row, "kind")?,
+                    status: JobStatus::parse(&status)?,
+                    attempts: u32::try_from(attempts).unwrap_or_default(),
+                    last_error: sqlx::Row::try_get(&row, "last_error")?,
+                    created_at: sqlx::Row::try_get(&row, "created_at")?,
+                    updated_at: sqlx::Row::try_get(&row, "updated_at")?,
+                }))
+            }
+
+            async fn job_counts(&mut self) -> R<Vec<(String, String, i64)>> {
+                let rows = sqlx::query(
+                    "SELECT kind, status, COUNT(*) AS n FROM jobs GROUP BY kind, status \
+                     ORDER BY kind, status",
+                )
+                .fetch_all(&mut **self)
+                .await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    out.push((
+                        sqlx::Row::try_get(row, "kind")?,
+                        sqlx::Row::try_get(row, "status")?,
+                        sqlx::Row::try_get(row, "n")?,
+                    ));
+                }
+                Ok(out)
+            }
+
+            async fn insert_bundle(
+                &mut self,
+                tenant: &str,
+                bundle: &NewBundle<'_>,
+                job_id: i64,
+                now: i64,
+            ) -> R<bool> {
+                let done = sqlx::query(
+                    "INSERT INTO bundles (tenant_id, id, exam_id, job_id, request_json, pages_done, \
+                     pages_total, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $7) \
+                     ON CONFLICT (tenant_id, id) DO NOTHING",
+                )
+                .bind(tenant)
+                .bind(bundle.id)
+                .bind(bundle.exam_id)
+                .bind(job_id)
+                .bind(bundle.request_json)
+                .bind(i64::from(bundle.pages_total))
+                .bind(now)
+                .execute(&mut **self)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn bundle(&mut self, tenant: &str, id: &str) -> R<Option<BundleRecord>> {
+                let row = sqlx::query(
+                    "SELECT b.id, b.exam_id, b.job_id, j.status, j.attempts, j.last_error, \
+                     b.pages_done, b.pages_total, b.pdf_key, b.manifest_key, b.pdf_bytes, \
+                     b.request_json, b.created_at, \
+                     CASE WHEN j.updated_at > b.updated_at THEN j.updated_at ELSE b.updated_at END \
+                     AS updated_at \
+                     FROM bundles b JOIN jobs j ON j.id = b.job_id \
+                     WHERE b.tenant_id = $1 AND b.id = $2",
+                )
+                .bind(tenant)
+                .bind(id)
+                .fetch_optional(&mut **self)
+                .await?;
+                let Some(row) = row else { return Ok(None) };
+                let status: String = sqlx::Row::try_get(&row, "status")?;
+                let attempts: i32 = sqlx::Row::try_get(&row, "attempts")?;
+                let pages_done: i64 = sqlx::Row::try_get(&row, "pages_done")?;
+                let pages_total: i64 = sqlx::Row::try_get(&row, "pages_total")?;
+                let pdf_bytes: Option<i64> = sqlx::Row::try_get(&row, "pdf_bytes")?;
+                Ok(Some(BundleRecord {
+                    id: sqlx::Row::try_get(&row, "id")?,
+                    exam_id: sqlx::Row::try_get(&row, "exam_id")?,
+                    job_id: sqlx::Row::try_get(&row, "job_id")?,
+                    status: JobStatus::parse(&status)?,
+                    attempts: u32::try_from(attempts).unwrap_or_default(),
+                    error: sqlx::Row::try_get(&row, "last_error")?,
+                    pages_done: u32::try_from(pages_done).unwrap_or_default(),
+                    pages_total: u32::try_from(pages_total).unwrap_or_default(),
+                    pdf_key: sqlx::Row::try_get(&row, "pdf_key")?,
+                    manifest_key: sqlx::Row::try_get(&row, "manifest_key")?,
+                    pdf_bytes: pdf_bytes.and_then(|n| u64::try_from(n).ok()),
+                    request_json: sqlx::Row::try_get(&row, "request_json")?,
+                    created_at: sqlx::Row::try_get(&row, "created_at")?,
+                    updated_at: sqlx::Row::try_get(&row, "updated_at")?,
+                }))
+            }
+
+            async fn bundle_progress(
+                &mut self,
+                tenant: &str,
+                id: &str,
+                pages_done: i64,
+                now: i64,
+            ) -> R<u64> {
+                let done = sqlx::query(
+                    "UPDATE bundles SET pages_done = $3, updated_at = $4 WHERE tenant_id = $1 AND id = $2",
+                )
+                .bind(tenant)
+                .bind(id)
+                .bind(pages_done)
+                .bind(now)
+                .execute(&mut **self)
+                .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn bundle_written(
+                &mut self,
+                tenant: &str,
+                id: &str,
+                pdf_key: &str,
+                manifest_key: &str,
+                pdf_bytes: i64,
+                now: i64,
+            ) -> R<u64> {
+                let done = sqlx::query(
+                    "UPDATE bundles SET pdf_key = $3, manifest_key = $4, pdf_bytes = $5, \
+                     pages_done = pages_total, updated_at = $6 WHERE tenant_id = $1 AND id = $2",
+                )
+                .bind(tenant)
+                .bind(id)
+                .bind(pdf_key)
+                .bind(manifest_key)
+                .bind(pdf_bytes)
+                .bind(now)
+                .execute(&mut **self)
+                .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn insert_scan_batch(
+                &mut self,
+                tenant: &str,
+                id: &str,
+                job_id: i64,
+                scan_ids: &[i64],
+                now: i64,
+            ) -> R<bool> {
+                let done = sqlx::query(
+                    "INSERT INTO scan_batches (tenant_id, id, job_id, created_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (tenant_id, id) DO NOTHING",
+                )
+                .bind(tenant)
+                .bind(id)
+                .bind(job_id)
+                .bind(now)
+                .execute(&mut **self)
+                .await?;
+                if done.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                let items: Vec<(i32, i64)> = scan_ids
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &scan)| (i32::try_from(i).unwrap_or(i32::MAX), scan))
+                    .collect();
+                for chunk in items.chunks(BATCH_ROWS) {
+                    let mut b = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO scan_batch_items (tenant_id, batch_id, position, scan_id) ",
+                    );
+                    b.push_values(chunk, |mut row, &(position, scan)| {
+                        row.push_bind(tenant.to_string())
+                            .push_bind(id.to_string())
+                            .push_bind(position)
+                            .push_bind(scan);
+                    });
+                    b.build().execute(&mut **self).await?;
+                }
+                Ok(true)
+            }
+
+            async fn scan_batch(&mut self, tenant: &str, id: &str) -> R<Option<ScanBatchRecord>> {
+                let row = sqlx::query(
+                    "SELECT b.id, b.job_id, b.created_at, j.status, j.attempts, j.last_error \
+                     FROM scan_batches b JOIN jobs j ON j.id = b.job_id \
+                     WHERE b.tenant_id = $1 AND b.id = $2",
+                )
+                .bind(tenant)
+                .bind(id)
+                .fetch_optional(&mut **self)
+                .await?;
+                let Some(row) = row else { return Ok(None) };
+                let items = sqlx::query(
+                    "SELECT i.position, i.scan_id, s.file_name, s.status FROM scan_batch_items i \
+                     JOIN scans s ON s.tenant_id = i.tenant_id AND s.id = i.scan_id \
+                     WHERE i.tenant_id = $1 AND i.batch_id = $2 ORDER BY i.position",
+                )
+                .bind(tenant)
+                .bind(id)
+                .fetch_all(&mut **self)
+                .await?;
+                let mut scans = Vec::with_capacity(items.len());
+                for item in &items {
+                    let position: i32 = sqlx::Row::try_get(item, "position")?;
+                    let status: String = sqlx::Row::try_get(item, "status")?;
+                    scans.push(BatchScan {
+                        position: u32::try_from(position).unwrap_or_default(),
+                        scan_id: sqlx::Row::try_get(item, "scan_id")?,
+                        file_name: sqlx::Row::try_get(item, "file_name")?,
+                        status: ScanStatus::parse(&status)?,
+                    });
+                }
+                let status: String = sqlx::Row::try_get(&row, "status")?;
+                let attempts: i32 = sqlx::Row::try_get(&row, "attempts")?;
+                Ok(Some(ScanBatchRecord {
+                    id: sqlx::Row::try_get(&row, "id")?,
+                    job_id: sqlx::Row::try_get(&row, "job_id")?,
+                    status: JobStatus::parse(&status)?,
+                    attempts: u32::try_from(attempts).unwrap_or_default(),
+                    error: sqlx::Row::try_get(&row, "last_error")?,
+                    scans,
+                    created_at: sqlx::Row::try_get(&row, "created_at")?,
+                }))
+            }
         }
     };
 }
@@ -1478,12 +1999,14 @@ macro_rules! claim_job_sql {
 impl_tx!(
     sqlx::Postgres,
     lock_scan = "SELECT status FROM scans WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
-    claim_job = claim_job_sql!(" FOR UPDATE SKIP LOCKED")
+    claim_job = claim_job_sql!(" FOR UPDATE SKIP LOCKED"),
+    skip_locked = " FOR UPDATE SKIP LOCKED"
 );
 
 // SQLite has no row locks; its write transactions are serialised instead (see `db.rs`).
 impl_tx!(
     sqlx::Sqlite,
     lock_scan = "SELECT status FROM scans WHERE tenant_id = $1 AND id = $2",
-    claim_job = claim_job_sql!("")
+    claim_job = claim_job_sql!(""),
+    skip_locked = ""
 );

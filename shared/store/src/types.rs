@@ -476,6 +476,16 @@ pub enum JobStatus {
 }
 
 impl JobStatus {
+    /// The status as stored and as the services show it: `queued`, `running`, `done`, `failed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Queued => "queued",
+            JobStatus::Running => "running",
+            JobStatus::Done => "done",
+            JobStatus::Failed => "failed",
+        }
+    }
+
     pub(crate) fn parse(s: &str) -> Result<Self, StoreError> {
         match s {
             "queued" => Ok(JobStatus::Queued),
@@ -500,6 +510,258 @@ pub struct Job {
     pub status: JobStatus,
     /// How many times it was claimed.
     pub attempts: u32,
+}
+
+impl fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A job as a service reports it ([`crate::Store::job`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JobRecord {
+    /// The job's id.
+    pub id: i64,
+    /// What it does.
+    pub kind: String,
+    /// Where it is.
+    pub status: JobStatus,
+    /// How many times it was claimed (a released claim does not count).
+    pub attempts: u32,
+    /// The last failure's message: why it failed for good when `status` is failed, or why the
+    /// previous attempt failed while it waits to be tried again.
+    pub last_error: Option<String>,
+    /// When it was queued (ms since the epoch).
+    pub created_at: i64,
+    /// When its row last changed.
+    pub updated_at: i64,
+}
+
+/// A job claimed from any tenant ([`crate::Store::claim_next_job`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedJob {
+    /// The job's id.
+    pub id: i64,
+    /// The tenant it was queued for: everything the job does acts for this tenant.
+    pub tenant: TenantId,
+    /// What to do.
+    pub kind: String,
+    /// Its parameters (JSON, as queued).
+    pub payload: String,
+    /// How many times it has been claimed, this claim included.
+    pub attempts: u32,
+}
+
+/// How many jobs of one kind are in one status, over every tenant (for metrics).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JobCount {
+    /// The jobs' kind.
+    pub kind: String,
+    /// Their status.
+    pub status: JobStatus,
+    /// How many.
+    pub count: u64,
+}
+
+/// What an API token lets its bearer do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// Register exams and render bundles.
+    Render,
+    /// Post scans.
+    Scan,
+    /// Read results, statistics and review; resolve review items; change keys.
+    Results,
+    /// Everything.
+    Admin,
+}
+
+impl Scope {
+    /// Every scope.
+    pub const ALL: [Scope; 4] = [Scope::Render, Scope::Scan, Scope::Results, Scope::Admin];
+
+    /// The scope's name: `render`, `scan`, `results` or `admin`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Render => "render",
+            Scope::Scan => "scan",
+            Scope::Results => "results",
+            Scope::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Scope {
+    type Err = StoreError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Scope::ALL
+            .into_iter()
+            .find(|scope| scope.as_str() == s)
+            .ok_or_else(|| {
+                StoreError::Invalid(format!(
+                    "scope {s:?}: expected one of render, scan, results, admin"
+                ))
+            })
+    }
+}
+
+/// Scopes as stored: sorted, once each, comma-separated.
+pub(crate) fn scopes_str(scopes: &[Scope]) -> String {
+    let mut v = scopes.to_vec();
+    v.sort_unstable();
+    v.dedup();
+    v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")
+}
+
+pub(crate) fn parse_scopes(s: &str) -> Result<Vec<Scope>, StoreError> {
+    s.split(',')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.parse()
+                .map_err(|_| StoreError::Corrupt(format!("token scopes {s:?}")))
+        })
+        .collect()
+}
+
+/// A token just created ([`crate::Store::create_token`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewToken {
+    /// The token's id: its public part, which lists show and revoke takes.
+    pub id: String,
+    /// The whole bearer token. Only its hash is stored: this is the one time it is seen.
+    pub token: String,
+}
+
+/// A token as listed (never its secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenInfo {
+    /// The token's id.
+    pub id: String,
+    /// The tenant it acts for.
+    pub tenant: TenantId,
+    /// What it may do.
+    pub scopes: Vec<Scope>,
+    /// What it is for, as its creator said.
+    pub label: Option<String>,
+    /// When it was created (ms since the epoch).
+    pub created_at: i64,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<i64>,
+}
+
+/// What a valid token grants ([`crate::Store::verify_token`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// The tenant every call made with the token acts for.
+    pub tenant: TenantId,
+    /// The token's id (for logs: never the token itself).
+    pub token_id: String,
+    /// What it may do.
+    pub scopes: Vec<Scope>,
+}
+
+impl Grant {
+    /// Whether the token may do what `scope` covers (`admin` covers everything).
+    pub fn allows(&self, scope: Scope) -> bool {
+        self.scopes.iter().any(|&s| s == scope || s == Scope::Admin)
+    }
+}
+
+/// A bundle about to be queued ([`crate::Store::queue_bundle`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewBundle<'a> {
+    /// The bundle's id (chosen by the caller, unique within the tenant).
+    pub id: &'a str,
+    /// The exam it is a bundle of.
+    pub exam_id: &'a str,
+    /// The request as received (roster or copies), JSON.
+    pub request_json: &'a str,
+    /// Pages the PDF will have.
+    pub pages_total: u32,
+}
+
+/// A bundle: its row, with status, attempts and error from its job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BundleRecord {
+    /// The bundle's id.
+    pub id: String,
+    /// Its exam.
+    pub exam_id: String,
+    /// The job that renders it.
+    pub job_id: i64,
+    /// The job's status.
+    pub status: JobStatus,
+    /// The job's attempts.
+    pub attempts: u32,
+    /// The job's last error (see [`JobRecord::last_error`]).
+    pub error: Option<String>,
+    /// Pages rendered so far (by the current attempt).
+    pub pages_done: u32,
+    /// Pages of the whole PDF.
+    pub pages_total: u32,
+    /// Where the PDF is, once written.
+    pub pdf_key: Option<String>,
+    /// Where the manifest (`bundle.json`) is, once written.
+    pub manifest_key: Option<String>,
+    /// The PDF's size, once written.
+    pub pdf_bytes: Option<u64>,
+    /// The request as received.
+    pub request_json: String,
+    /// When it was queued (ms since the epoch).
+    pub created_at: i64,
+    /// When the bundle or its job last changed.
+    pub updated_at: i64,
+}
+
+/// One scan of a batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BatchScan {
+    /// Its place in the batch, from 0, in the order the scans were given.
+    pub position: u32,
+    /// The scan.
+    pub scan_id: i64,
+    /// The name it was uploaded under.
+    pub file_name: String,
+    /// Where it is: `received` until the batch's job has graded it.
+    pub status: ScanStatus,
+}
+
+/// Scans graded together by one job ([`crate::Store::queue_scan_batch`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScanBatchRecord {
+    /// The batch's id.
+    pub id: String,
+    /// The job that grades it.
+    pub job_id: i64,
+    /// The job's status.
+    pub status: JobStatus,
+    /// The job's attempts.
+    pub attempts: u32,
+    /// The job's last error (see [`JobRecord::last_error`]).
+    pub error: Option<String>,
+    /// The scans, by position.
+    pub scans: Vec<BatchScan>,
+    /// When it was queued (ms since the epoch).
+    pub created_at: i64,
+}
+
+impl ScanBatchRecord {
+    /// Scans no longer waiting to be graded (graded or failed): the batch's progress.
+    pub fn scans_done(&self) -> usize {
+        self.scans
+            .iter()
+            .filter(|s| !s.status.needs_grading())
+            .count()
+    }
 }
 
 pub(crate) fn state_str(state: AnswerState) -> &'static str {

@@ -10,7 +10,10 @@ use common::*;
 use model::SheetCode;
 use model::exam::{Key, KeyAnswer};
 use model::scoring::{AnswerState, ReadAnswer, score_sheet};
-use store::{GradedPage, Resolution, ReviewStatus, ScanStatus, Store, StoreError, results};
+use store::{
+    GradedPage, JobStatus, NewBundle, Resolution, ReviewStatus, ScanStatus, Scope, Store,
+    StoreError, results,
+};
 
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
@@ -44,6 +47,13 @@ contract!(
     concurrent_workers_share_nothing,
     racing_registrations_of_one_bundle_make_one_exam,
     a_bundle_naming_its_exam_is_registered_under_that_id,
+    api_tokens_grant_their_tenant_and_scopes,
+    jobs_are_claimed_across_tenants,
+    concurrent_claimers_never_share_a_job,
+    expired_leases_are_claimed_again_until_max_attempts,
+    released_jobs_do_not_count_an_attempt,
+    bundles_take_their_status_from_their_job,
+    scan_batches_follow_their_scans,
 );
 
 async fn migrations_are_idempotent(store: Store) {
@@ -1131,5 +1141,503 @@ async fn postgres_errors_carry_no_server_source_line() {
     assert!(
         chain.iter().all(|text| !text.contains(" at line ")),
         "no server source line: {chain:?}"
+    );
+}
+
+// The HTTP services' part of the repository (issue 9).
+
+async fn api_tokens_grant_their_tenant_and_scopes(store: Store) {
+    let a = tenant("escola-a");
+    let b = tenant("escola-b");
+    assert!(matches!(
+        store.create_token(&a, &[], None).await,
+        Err(StoreError::Invalid(_))
+    ));
+    let scan = store
+        .create_token(
+            &a,
+            &[Scope::Scan, Scope::Results, Scope::Scan],
+            Some("station 1"),
+        )
+        .await
+        .expect("create");
+    assert!(scan.token.starts_with("gab_"), "{}", scan.token);
+    assert!(scan.token.contains(&scan.id));
+    let admin = store
+        .create_token(&b, &[Scope::Admin], None)
+        .await
+        .expect("create");
+
+    let grant = store
+        .verify_token(&scan.token)
+        .await
+        .expect("verify")
+        .expect("valid");
+    assert_eq!(grant.tenant, a);
+    assert_eq!(grant.token_id, scan.id);
+    assert_eq!(grant.scopes, vec![Scope::Scan, Scope::Results]);
+    assert!(grant.allows(Scope::Scan) && !grant.allows(Scope::Render));
+    let grant_b = store
+        .verify_token(&admin.token)
+        .await
+        .expect("verify")
+        .expect("valid");
+    assert_eq!(grant_b.tenant, b);
+    assert!(grant_b.allows(Scope::Render));
+
+    // Wrong, malformed or altered tokens grant nothing.
+    let mut altered = scan.token.clone();
+    let last = if altered.ends_with('0') { "1" } else { "0" };
+    altered.replace_range(altered.len() - 1.., last);
+    let other_id = format!("gab_{}_{}", admin.id, &scan.token[scan.token.len() - 64..]);
+    for bad in ["", "gab_", "nonsense", &altered, &other_id, &scan.id] {
+        assert!(
+            store.verify_token(bad).await.expect("verify").is_none(),
+            "{bad:?}"
+        );
+    }
+
+    let listed = store.tokens(Some(&a)).await.expect("tokens");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id, scan.id);
+    assert_eq!(listed[0].label.as_deref(), Some("station 1"));
+    assert_eq!(listed[0].scopes, vec![Scope::Scan, Scope::Results]);
+    assert!(listed[0].revoked_at.is_none());
+    assert_eq!(store.tokens(None).await.expect("tokens").len(), 2);
+
+    assert!(store.revoke_token(&scan.id).await.expect("revoke"));
+    assert!(!store.revoke_token(&scan.id).await.expect("revoke twice"));
+    assert!(!store.revoke_token("nosuchtoken1").await.expect("revoke"));
+    assert!(
+        store
+            .verify_token(&scan.token)
+            .await
+            .expect("verify")
+            .is_none()
+    );
+    assert!(
+        store.tokens(Some(&a)).await.expect("tokens")[0]
+            .revoked_at
+            .is_some()
+    );
+    // Revoking one leaves the other.
+    assert!(
+        store
+            .verify_token(&admin.token)
+            .await
+            .expect("verify")
+            .is_some()
+    );
+    store.ping().await.expect("ping");
+}
+
+async fn jobs_are_claimed_across_tenants(store: Store) {
+    let a = tenant("escola-a");
+    let b = tenant("escola-b");
+    let lease = Duration::from_secs(600);
+    let ja = store
+        .enqueue_job(&a, "render-bundle", r#"{"a":1}"#)
+        .await
+        .expect("a");
+    let jb = store
+        .enqueue_job(&b, "render-bundle", r#"{"b":1}"#)
+        .await
+        .expect("b");
+    let jg = store.enqueue_job(&b, "grade-batch", "{}").await.expect("g");
+
+    assert!(
+        store
+            .claim_next_job("w", &[], lease, 3)
+            .await
+            .expect("claim")
+            .is_none()
+    );
+    let first = store
+        .claim_next_job("w1", &["render-bundle"], lease, 3)
+        .await
+        .expect("claim")
+        .expect("job");
+    assert_eq!((first.id, &first.tenant, first.attempts), (ja, &a, 1));
+    assert_eq!(first.payload, r#"{"a":1}"#);
+    let second = store
+        .claim_next_job("w2", &["render-bundle", "other"], lease, 3)
+        .await
+        .expect("claim")
+        .expect("job");
+    assert_eq!((second.id, &second.tenant), (jb, &b));
+    assert_eq!(second.kind, "render-bundle");
+    assert!(
+        store
+            .claim_next_job("w3", &["render-bundle"], lease, 3)
+            .await
+            .expect("claim")
+            .is_none()
+    );
+    let counts = store.job_counts().await.expect("counts");
+    let count = |kind: &str, status: JobStatus| {
+        counts
+            .iter()
+            .find(|c| c.kind == kind && c.status == status)
+            .map_or(0, |c| c.count)
+    };
+    assert_eq!(count("render-bundle", JobStatus::Running), 2);
+    assert_eq!(count("grade-batch", JobStatus::Queued), 1);
+
+    // A job is its tenant's only.
+    let record = store.job(&a, ja).await.expect("job").expect("a's");
+    assert_eq!((record.status, record.attempts), (JobStatus::Running, 1));
+    assert_eq!(record.kind, "render-bundle");
+    assert!(store.job(&a, jb).await.expect("job").is_none());
+
+    store.complete_job(&a, ja).await.expect("complete");
+    assert_eq!(
+        store.job(&a, ja).await.expect("job").expect("a's").status,
+        JobStatus::Done
+    );
+    let g = store
+        .claim_next_job("w3", &["grade-batch", "render-bundle"], lease, 3)
+        .await
+        .expect("claim")
+        .expect("job");
+    assert_eq!(g.id, jg);
+}
+
+/// Workers claiming at once (on Postgres, each in a transaction on a connection of its own)
+/// never get the same job, and every job is claimed.
+async fn concurrent_claimers_never_share_a_job(store: Store) {
+    let tenants = [tenant("escola-a"), tenant("escola-b")];
+    for i in 0..40 {
+        store
+            .enqueue_job(&tenants[i % 2], "k", &format!("{{\"i\":{i}}}"))
+            .await
+            .expect("enqueue");
+    }
+    let workers: Vec<_> = (0..6)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut mine = Vec::new();
+                while let Some(job) = store
+                    .claim_next_job(&format!("w{w}"), &["k"], Duration::from_secs(600), 3)
+                    .await
+                    .expect("claim")
+                {
+                    mine.push(job.id);
+                }
+                mine
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for w in workers {
+        all.extend(w.await.expect("worker"));
+    }
+    all.sort_unstable();
+    let n = all.len();
+    all.dedup();
+    assert_eq!((n, all.len()), (40, 40), "every job claimed exactly once");
+}
+
+async fn expired_leases_are_claimed_again_until_max_attempts(store: Store) {
+    let t = tenant("escola-a");
+    let job = store.enqueue_job(&t, "k", "{}").await.expect("enqueue");
+    let short = Duration::ZERO;
+    let first = store
+        .claim_next_job("dead", &["k"], short, 2)
+        .await
+        .expect("claim")
+        .expect("job");
+    assert_eq!((first.id, first.attempts), (job, 1));
+    assert!(store.renew_job(job, "dead", short).await.expect("renew"));
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    // The lease ran out: another worker takes the job, and the first one has lost it.
+    let second = store
+        .claim_next_job("alive", &["k"], short, 2)
+        .await
+        .expect("claim")
+        .expect("expired lease");
+    assert_eq!((second.id, second.attempts), (job, 2));
+    assert!(
+        !store
+            .renew_job(job, "dead", Duration::from_secs(600))
+            .await
+            .expect("renew")
+    );
+    // A later job stays claimable while the exhausted one is given up on.
+    let next = store.enqueue_job(&t, "k", "{}").await.expect("enqueue");
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let third = store
+        .claim_next_job("w3", &["k"], Duration::from_secs(600), 2)
+        .await
+        .expect("claim")
+        .expect("the next job");
+    assert_eq!(third.id, next);
+    let gone = store.job(&t, job).await.expect("job").expect("kept");
+    assert_eq!((gone.status, gone.attempts), (JobStatus::Failed, 2));
+    assert_eq!(
+        gone.last_error.as_deref(),
+        Some("gave up after 2 attempts: the worker stopped (lease expired)")
+    );
+    assert!(
+        !store
+            .renew_job(job, "alive", Duration::from_secs(600))
+            .await
+            .expect("renew")
+    );
+    // A job failed and queued again on its last attempt is given up on with its own error.
+    let retried = store.enqueue_job(&t, "r", "{}").await.expect("enqueue");
+    let claimed = store
+        .claim_next_job("w", &["r"], Duration::from_secs(600), 1)
+        .await
+        .expect("claim")
+        .expect("job");
+    store
+        .fail_job(&t, claimed.id, "disk full", Some(Duration::ZERO))
+        .await
+        .expect("fail");
+    assert!(
+        store
+            .claim_next_job("w", &["r"], Duration::from_secs(600), 1)
+            .await
+            .expect("claim")
+            .is_none()
+    );
+    let record = store.job(&t, retried).await.expect("job").expect("kept");
+    assert_eq!(record.status, JobStatus::Failed);
+    assert_eq!(
+        record.last_error.as_deref(),
+        Some("gave up after 1 attempts: disk full")
+    );
+}
+
+async fn released_jobs_do_not_count_an_attempt(store: Store) {
+    let t = tenant("escola-a");
+    let lease = Duration::from_secs(600);
+    let job = store.enqueue_job(&t, "k", "{}").await.expect("enqueue");
+    let claimed = store
+        .claim_next_job("w1", &["k"], lease, 1)
+        .await
+        .expect("claim")
+        .expect("job");
+    assert_eq!(claimed.attempts, 1);
+    // Only the holder can release it.
+    store.release_job(job, "w2").await.expect("release");
+    assert_eq!(
+        store.job(&t, job).await.expect("job").expect("kept").status,
+        JobStatus::Running
+    );
+    store.release_job(job, "w1").await.expect("release");
+    let record = store.job(&t, job).await.expect("job").expect("kept");
+    assert_eq!((record.status, record.attempts), (JobStatus::Queued, 0));
+    assert!(!store.renew_job(job, "w1", lease).await.expect("renew"));
+    // Claimed again at once, as its first attempt (max_attempts 1 still allows it).
+    let again = store
+        .claim_next_job("w2", &["k"], lease, 1)
+        .await
+        .expect("claim")
+        .expect("released job");
+    assert_eq!((again.id, again.attempts), (job, 1));
+}
+
+async fn bundles_take_their_status_from_their_job(store: Store) {
+    let t = tenant("escola-a");
+    let other = tenant("escola-b");
+    let exam_id = store.register_exam(&t, &exam()).await.expect("exam");
+    let new = NewBundle {
+        id: "bd-1",
+        exam_id: &exam_id,
+        request_json: r#"{"copies":3}"#,
+        pages_total: 3,
+    };
+    assert!(matches!(
+        store
+            .queue_bundle(&other, &new, "render-bundle", "{}")
+            .await,
+        Err(StoreError::NotFound { what: "exam", .. })
+    ));
+    let queued = store
+        .queue_bundle(&t, &new, "render-bundle", r#"{"bundle":"bd-1"}"#)
+        .await
+        .expect("queue");
+    assert_eq!(queued.status, JobStatus::Queued);
+    assert_eq!((queued.pages_done, queued.pages_total), (0, 3));
+    assert_eq!(queued.request_json, r#"{"copies":3}"#);
+    assert!(queued.pdf_key.is_none());
+    assert!(matches!(
+        store.queue_bundle(&t, &new, "render-bundle", "{}").await,
+        Err(StoreError::Invalid(_))
+    ));
+    // The refused second bundle queued no job.
+    assert_eq!(
+        store
+            .job_counts()
+            .await
+            .expect("counts")
+            .iter()
+            .map(|c| c.count)
+            .sum::<u64>(),
+        1
+    );
+    assert!(
+        store
+            .bundle(&other, "bd-1")
+            .await
+            .expect("bundle")
+            .is_none()
+    );
+
+    let job = store
+        .claim_next_job("w", &["render-bundle"], Duration::from_secs(600), 3)
+        .await
+        .expect("claim")
+        .expect("job");
+    assert_eq!((job.id, &job.tenant), (queued.job_id, &t));
+    store
+        .bundle_progress(&t, "bd-1", 2)
+        .await
+        .expect("progress");
+    let running = store
+        .bundle(&t, "bd-1")
+        .await
+        .expect("bundle")
+        .expect("kept");
+    assert_eq!(
+        (running.status, running.pages_done, running.attempts),
+        (JobStatus::Running, 2, 1)
+    );
+    store
+        .bundle_written(
+            &t,
+            "bd-1",
+            "escola-a/bundles/bd-1.pdf",
+            "escola-a/bundles/bd-1.json",
+            1234,
+        )
+        .await
+        .expect("written");
+    store.complete_job(&t, job.id).await.expect("complete");
+    let done = store
+        .bundle(&t, "bd-1")
+        .await
+        .expect("bundle")
+        .expect("kept");
+    assert_eq!(done.status, JobStatus::Done);
+    assert_eq!(done.pages_done, 3);
+    assert_eq!(done.pdf_key.as_deref(), Some("escola-a/bundles/bd-1.pdf"));
+    assert_eq!(
+        done.manifest_key.as_deref(),
+        Some("escola-a/bundles/bd-1.json")
+    );
+    assert_eq!(done.pdf_bytes, Some(1234));
+    assert!(done.updated_at >= running.updated_at);
+    assert!(matches!(
+        store.bundle_progress(&other, "bd-1", 1).await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    // A failed job is a failed bundle, with its error.
+    let failing = NewBundle { id: "bd-2", ..new };
+    let queued = store
+        .queue_bundle(&t, &failing, "render-bundle", "{}")
+        .await
+        .expect("queue");
+    store
+        .fail_job(&t, queued.job_id, "font missing", None)
+        .await
+        .expect("fail");
+    let failed = store
+        .bundle(&t, "bd-2")
+        .await
+        .expect("bundle")
+        .expect("kept");
+    assert_eq!(failed.status, JobStatus::Failed);
+    assert_eq!(failed.error.as_deref(), Some("font missing"));
+}
+
+async fn scan_batches_follow_their_scans(store: Store) {
+    let t = tenant("escola-a");
+    let other = tenant("escola-b");
+    let bundle = bundle(&exam(), &roster(2));
+    store.register_bundle(&t, &bundle).await.expect("register");
+    let s1 = receive(&store, &t, b"first").await;
+    let s2 = receive(&store, &t, b"second").await;
+    let theirs = receive(&store, &other, b"theirs").await;
+    assert!(matches!(
+        store
+            .queue_scan_batch(&t, "sb-1", &[s1, theirs], "grade-batch", "{}")
+            .await,
+        Err(StoreError::NotFound { what: "scan", .. })
+    ));
+    assert!(matches!(
+        store
+            .queue_scan_batch(&t, "sb-1", &[], "grade-batch", "{}")
+            .await,
+        Err(StoreError::Invalid(_))
+    ));
+    let batch = store
+        .queue_scan_batch(&t, "sb-1", &[s2, s1], "grade-batch", r#"{"batch":"sb-1"}"#)
+        .await
+        .expect("queue");
+    assert_eq!(batch.status, JobStatus::Queued);
+    assert_eq!(
+        batch
+            .scans
+            .iter()
+            .map(|s| (s.position, s.scan_id))
+            .collect::<Vec<_>>(),
+        vec![(0, s2), (1, s1)]
+    );
+    assert!(batch.scans.iter().all(|s| s.status == ScanStatus::Received));
+    assert_eq!(batch.scans_done(), 0);
+    assert!(matches!(
+        store
+            .queue_scan_batch(&t, "sb-1", &[s1], "grade-batch", "{}")
+            .await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(
+        store
+            .scan_batch(&other, "sb-1")
+            .await
+            .expect("batch")
+            .is_none()
+    );
+
+    let job = store
+        .claim_next_job("w", &["grade-batch"], Duration::from_secs(600), 3)
+        .await
+        .expect("claim")
+        .expect("job");
+    assert_eq!(job.id, batch.job_id);
+    store
+        .record_grading(
+            &t,
+            s1,
+            &[page(
+                1,
+                bundle.pages[0].sheet_code,
+                all_right(&bundle.exam, "A"),
+            )],
+        )
+        .await
+        .expect("grade");
+    let half = store
+        .scan_batch(&t, "sb-1")
+        .await
+        .expect("batch")
+        .expect("kept");
+    assert_eq!(half.status, JobStatus::Running);
+    assert_eq!(half.scans_done(), 1);
+    assert_eq!(half.scans[1].status, ScanStatus::Graded);
+    assert_eq!(half.scans[1].file_name, "scan.png");
+    store.complete_job(&t, job.id).await.expect("complete");
+    assert_eq!(
+        store
+            .scan_batch(&t, "sb-1")
+            .await
+            .expect("batch")
+            .expect("kept")
+            .status,
+        JobStatus::Done
     );
 }
