@@ -309,7 +309,10 @@ pub async fn get_pdf(
         ByteRange::Unsatisfiable => {
             let mut response = Problem::new(
                 ProblemType::RangeNotSatisfiable,
-                format!("the PDF has {len} bytes: ask for a range within bytes 0-{}", len.saturating_sub(1)),
+                format!(
+                    "the PDF has {len} bytes: ask for a range within bytes 0-{}",
+                    len.saturating_sub(1)
+                ),
             )
             .into_response();
             response
@@ -324,7 +327,10 @@ pub async fn get_pdf(
     h.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     h.insert(
         CONTENT_DISPOSITION,
-        header_value(&format!("attachment; filename=\"bundle-{}.pdf\"", record.id)),
+        header_value(&format!(
+            "attachment; filename=\"bundle-{}.pdf\"",
+            record.id
+        )),
     );
     if status == StatusCode::PARTIAL_CONTENT {
         h.insert(
@@ -413,8 +419,8 @@ async fn stream(
 ) -> ApiResult<Response> {
     let length = range.end - range.start;
     let reader = state.objects.read_range(key, range).await?;
-    let mut response = Body::from_stream(ReaderStream::with_capacity(reader, 64 * 1024))
-        .into_response();
+    let mut response =
+        Body::from_stream(ReaderStream::with_capacity(reader, 64 * 1024)).into_response();
     let h = response.headers_mut();
     h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(CONTENT_LENGTH, HeaderValue::from(length));
@@ -428,7 +434,11 @@ fn header_value(text: &str) -> HeaderValue {
 
 /// The media type of the request, lowercase and without parameters; `None` without one.
 fn media_type(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get(CONTENT_TYPE)?.to_str().ok().unwrap_or("invalid");
+    let value = headers
+        .get(CONTENT_TYPE)?
+        .to_str()
+        .ok()
+        .unwrap_or("invalid");
     let essence = value.split(';').next().unwrap_or_default().trim();
     Some(essence.to_ascii_lowercase())
 }
@@ -688,7 +698,10 @@ mod tests {
     fn copies_are_bounded() {
         assert!(json_request(br#"{"copies": 3}"#).is_ok());
         assert_eq!(json_request(br#"{"copies": 0}"#).unwrap_err().status, 422);
-        assert_eq!(json_request(br#"{"copies": 10001}"#).unwrap_err().status, 422);
+        assert_eq!(
+            json_request(br#"{"copies": 10001}"#).unwrap_err().status,
+            422
+        );
         assert_eq!(json_request(br#"{"copies": -1}"#).unwrap_err().status, 400);
         assert_eq!(json_request(br#"{"copis": 3}"#).unwrap_err().status, 400);
         assert_eq!(json_request(b"[]").unwrap_err().status, 422);
