@@ -196,7 +196,7 @@ fn a_batch_with_bad_files_grades_every_good_sheet_and_explains_every_bad_one() {
     let state = tempfile::tempdir().expect("tempdir");
     let output = Command::new(workspace_binary("grader"))
         .env("DATABASE_URL", state.path().join("gabarito.sqlite"))
-        .env("GABARITO_OBJECTS", state.path().join("objects"))
+        .env("GABARITO_STORAGE", state.path().join("objects"))
         .arg("grade")
         .arg(&batch)
         .arg("--bundle")

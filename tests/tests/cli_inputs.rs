@@ -22,7 +22,7 @@ fn command(work: &Path, bin: &str, args: &[&str]) -> Command {
     cmd.args(args)
         .current_dir(work)
         .env_remove("DATABASE_URL")
-        .env_remove("GABARITO_OBJECTS");
+        .env_remove("GABARITO_STORAGE");
     cmd
 }
 

@@ -42,10 +42,12 @@ pub struct GradeArgs {
     /// Grade every file again, even one graded cleanly before (its earlier outcome is replaced).
     #[arg(long)]
     regrade: bool,
-    /// Folder where every scan is stored (by content hash) before it is graded.
+    /// Object storage: the folder where every scan is stored (by content hash) before it is
+    /// graded; the services take the same setting.
     #[arg(
-        long,
-        env = "GABARITO_OBJECTS",
+        long = "storage",
+        visible_alias = "objects",
+        env = "GABARITO_STORAGE",
         default_value = "gabarito-objects",
         value_name = "DIR"
     )]

@@ -1,14 +1,20 @@
 //! Rendering benchmark (a program that prints figures, not a timed test):
-//! `cargo bench -p render-service --bench render`.
+//! `cargo bench -p gabarito-render --bench render`.
 //!
 //! Prints the PDF bytes each additional sheet costs, the CPU time per page of a 1,000-sheet
 //! bundle rendered on one thread (median of several runs; CPU time, because the machine is
 //! shared and wall time is noisy), and the process's peak resident memory.
+//!
+//! With `GABARITO_BENCH_SHEETS=N`, renders one bundle of N sheets alone in the process, as
+//! the render service does: streamed with `render_bundle_to` into a file (into
+//! `GABARITO_BENCH_OUT`, else a temporary file, removed), and prints its size, pages per
+//! CPU-second and the process's peak RSS (`VmHWM`).
 
 use std::time::Instant;
 
 use model::{Exam, Student};
-use render::render_bundle_seeded;
+use rand::SeedableRng;
+use render::{render_bundle_seeded, render_bundle_to};
 
 const RUNS: usize = 5;
 const SHEETS: usize = 1000;
@@ -42,18 +48,42 @@ fn main() {
     };
 
     // Memory for a big bundle, alone in its process (peak RSS is per process):
-    // GABARITO_BENCH_SHEETS=10000 cargo bench -p render-service --bench render
+    // GABARITO_BENCH_SHEETS=10000 cargo bench -p gabarito-render --bench render
     if let Some(n) = std::env::var("GABARITO_BENCH_SHEETS")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
     {
-        let c0 = thread_cpu_seconds();
-        let big = render_bundle_seeded(&exam, Some(&roster(n)), 1, 9).expect("render");
+        let students = roster(n);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = std::env::var_os("GABARITO_BENCH_OUT")
+            .map_or_else(|| dir.path().join("bundle.pdf"), std::path::PathBuf::from);
+        let file = std::fs::File::create(&path).expect("output file");
+        let before = peak_rss_kib();
+        let (c0, w0) = (thread_cpu_seconds(), Instant::now());
+        let mut reports = 0;
+        let manifest = render_bundle_to(
+            &exam,
+            Some(&students),
+            1,
+            &mut rand::rngs::StdRng::seed_from_u64(9),
+            file,
+            &mut |_, _| reports += 1,
+        )
+        .expect("render");
+        let (cpu, wall) = (thread_cpu_seconds() - c0, w0.elapsed().as_secs_f64());
+        let pages = manifest.pages.len() as f64;
         println!(
-            "{n} sheets: {} bytes, {:.3} ms CPU per page, peak RSS {} MiB",
-            big.pdf.len(),
-            (thread_cpu_seconds() - c0) / n as f64 * 1e3,
-            peak_rss_kib() / 1024
+            "{n} sheets, {pages} pages streamed to a file: {} bytes; {:.0} pages per CPU-second \
+             ({:.3} ms CPU, {:.3} ms wall per page); {reports} progress reports",
+            std::fs::metadata(&path).expect("written").len(),
+            pages / cpu,
+            cpu / pages * 1e3,
+            wall / pages * 1e3,
+        );
+        println!(
+            "peak RSS: {} MiB (before rendering: {} MiB, the roster included)",
+            peak_rss_kib() / 1024,
+            before / 1024
         );
         return;
     }

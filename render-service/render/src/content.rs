@@ -1,7 +1,7 @@
-//! A minimal PDF content-stream writer for the shared sheet artwork (the Form XObject).
+//! A minimal PDF content-stream writer, for the shared sheet artwork (the Form XObject) and
+//! each page's own marks and text.
 //!
-//! printpdf turns its `Op`s into bytes privately, so the form's stream is written here. Every
-//! method takes layout coordinates (points from the page's top-left corner, y down) and writes
+//! Every method takes layout coordinates (points from the page's top-left corner, y down) and writes
 //! PDF coordinates (bottom-left origin, y up): the page height is the only conversion.
 
 use std::io::Write;
@@ -20,6 +20,14 @@ impl Content {
     pub(crate) fn new(page_height: f32) -> Self {
         Self {
             buf: Vec::with_capacity(64 * 1024),
+            page_height,
+        }
+    }
+
+    /// An empty stream for a page `page_height` points tall, expected to stay small.
+    pub(crate) fn small(page_height: f32) -> Self {
+        Self {
+            buf: Vec::with_capacity(2 * 1024),
             page_height,
         }
     }
@@ -188,6 +196,34 @@ impl Content {
         self.op("w");
     }
 
+    /// Draws the Form XObject named `name` in the page's resources.
+    pub(crate) fn draw_form(&mut self, name: &str) {
+        let _ = writeln!(self.buf, "/{name} Do");
+    }
+
+    /// Shows `glyphs` (2-byte codes of an Identity-H font named `font` in the page's
+    /// resources) at `size`, the baseline's left end at layout point (`x`, `baseline`).
+    pub(crate) fn text(&mut self, font: &str, size: f32, x: f32, baseline: f32, glyphs: &[u16]) {
+        let _ = write!(
+            self.buf,
+            "BT
+/{font} "
+        );
+        self.num(size);
+        self.op("Tf");
+        self.pdf_point(x, self.pdf_y(baseline));
+        self.op("Td");
+        self.buf.push(b'<');
+        for g in glyphs {
+            let _ = write!(self.buf, "{g:04X}");
+        }
+        self.buf.extend_from_slice(
+            b"> Tj
+ET
+",
+        );
+    }
+
     /// Round line caps and joins (pen-like example marks).
     pub(crate) fn round_caps(&mut self) {
         self.op("1 J 1 j");
@@ -206,6 +242,16 @@ mod tests {
         }
         let s = String::from_utf8(c.into_bytes()).expect("ascii");
         assert_eq!(s, "0 1 -2.5 7.12 0.05 0 13 ");
+    }
+
+    #[test]
+    fn text_is_glyph_codes_at_a_pdf_point() {
+        let mut c = Content::new(100.0);
+        c.text("F1", 10.5, 3.0, 20.0, &[1, 0x2a, 0x1234]);
+        assert_eq!(
+            String::from_utf8(c.into_bytes()).expect("ascii"),
+            "BT\n/F1 10.5 Tf\n3 80 Td\n<0001002A1234> Tj\nET\n"
+        );
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! for fitting text, and glyph outlines for the text of the shared sheet artwork.
 //!
 //! Text inside the Form XObject is drawn as filled outlines rather than font text: the form then
-//! needs no font resources of its own, and the glyphs it uses need not be in the subset printpdf
-//! embeds for the per-student text.
+//! needs no font resources of its own, and the glyphs it uses need not be in the subset the pages
+//! embed for the per-student text.
 
 use ttf_parser::{Face, GlyphId, OutlineBuilder};
 
@@ -76,7 +76,7 @@ impl Fonts {
         units as f32 * size / f32::from(face.units_per_em())
     }
 
-    /// Width of `text` at `size` points, without kerning (printpdf places glyphs the same way).
+    /// Width of `text` at `size` points, without kerning (the pages place glyphs the same way: by their advances, in the font's /W).
     pub(crate) fn width(&self, style: Style, text: &str, size: f32) -> f32 {
         let face = self.face(style);
         let units: u64 = text.chars().map(|c| Self::advance(face, c)).sum();

@@ -1,31 +1,30 @@
-//! What each page draws for itself, as printpdf operations: the shared artwork (one `Do`), the
-//! page's QR code (one filled path), its printed sheet code, and the student's details as real
-//! text in the embedded font (searchable, copyable, and what `pdftotext` reads).
+//! What each page draws for itself: the shared artwork (one `Do`), the page's QR code (one
+//! filled path), its printed sheet code, and the student's details as real text in the
+//! embedded fonts (searchable, copyable, and what `pdftotext` reads).
 
 use model::layout::{PageLayout, TEXT_ID_FONT_SIZE};
 use model::{SheetCode, Student};
-use printpdf::{
-    Color, FontId, Greyscale, LinePoint, Op, PaintMode, PdfFontHandle, Point, Polygon, PolygonRing,
-    Pt, TextItem, WindingOrder, XObjectId, XObjectTransform,
-};
 
+use crate::content::Content;
+use crate::embed::EmbeddedFont;
 use crate::fonts::{Fonts, Style};
 use crate::qr::{QrError, qr_runs};
 use crate::template::HeaderCells;
 
-/// printpdf's handles of the embedded fonts.
-pub(crate) struct FontIds {
-    pub regular: FontId,
-    pub bold: FontId,
-    pub mono_bold: FontId,
+/// The embedded fonts of the per-page text, by face.
+pub(crate) struct PageFonts {
+    pub regular: EmbeddedFont,
+    pub bold: EmbeddedFont,
+    pub mono_bold: EmbeddedFont,
 }
 
-impl FontIds {
-    fn get(&self, style: Style) -> &FontId {
+impl PageFonts {
+    /// The font of `style` and its name in the page resources.
+    pub(crate) fn get(&self, style: Style) -> (&EmbeddedFont, &'static str) {
         match style {
-            Style::Regular => &self.regular,
-            Style::Bold => &self.bold,
-            Style::MonoBold => &self.mono_bold,
+            Style::Regular => (&self.regular, "F0"),
+            Style::Bold => (&self.bold, "F1"),
+            Style::MonoBold => (&self.mono_bold, "F2"),
         }
     }
 }
@@ -37,54 +36,26 @@ pub(crate) struct PageIdentity<'a> {
     pub version: &'a str,
 }
 
-/// The operations of one page.
-pub(crate) fn page_ops(
+/// The content stream of one page, uncompressed; `form` names its shared artwork.
+pub(crate) fn page_content(
     fonts: &Fonts,
-    ids: &FontIds,
-    form: &XObjectId,
+    embedded: &PageFonts,
+    form: &str,
     layout: &PageLayout,
     who: &PageIdentity<'_>,
-) -> Result<Vec<Op>, QrError> {
-    let height = layout.paper.height;
-    let mut ops = Vec::with_capacity(48);
-    ops.push(Op::UseXobject {
-        id: form.clone(),
-        transform: XObjectTransform::default(),
-    });
-    ops.push(Op::SetFillColor {
-        col: Color::Greyscale(Greyscale::new(0.0, None)),
-    });
-
-    let rings = qr_runs(who.code, &layout.qr)?
-        .into_iter()
-        .map(|r| {
-            let (top, bottom) = (height - r.y, height - r.y - r.height);
-            let corner = |x: f32, y: f32| LinePoint {
-                p: Point { x: Pt(x), y: Pt(y) },
-                bezier: false,
-            };
-            PolygonRing {
-                points: vec![
-                    corner(r.x, bottom),
-                    corner(r.x + r.width, bottom),
-                    corner(r.x + r.width, top),
-                    corner(r.x, top),
-                ],
-            }
-        })
-        .collect();
-    ops.push(Op::DrawPolygon {
-        polygon: Polygon {
-            rings,
-            mode: PaintMode::Fill,
-            winding_order: WindingOrder::NonZero,
-        },
-    });
+) -> Result<Vec<u8>, QrError> {
+    let mut c = Content::small(layout.paper.height);
+    c.draw_form(form);
+    c.fill_gray(0.0);
+    for r in qr_runs(who.code, &layout.qr)? {
+        c.rect(r.x, r.y, r.width, r.height);
+    }
+    c.fill();
 
     let mut writer = TextWriter {
-        ids,
-        ops: &mut ops,
-        height,
+        embedded,
+        c: &mut c,
+        glyphs: Vec::with_capacity(64),
     };
     let id_box = &layout.text_id;
     let printed = who.code.printed();
@@ -95,7 +66,7 @@ pub(crate) fn page_ops(
         TEXT_ID_FONT_SIZE,
         id_box.x + (id_box.width - id_width) / 2.0,
         id_box.y + (id_box.height + cap) / 2.0,
-        printed,
+        &printed,
     );
 
     let cells = HeaderCells::of(&layout.header);
@@ -112,7 +83,7 @@ pub(crate) fn page_ops(
                     size,
                     cell.x + 3.0,
                     HeaderCells::value_baseline(cell),
-                    value,
+                    &value,
                 );
             }
         }
@@ -125,36 +96,23 @@ pub(crate) fn page_ops(
         size,
         v.x + (v.width - w) / 2.0,
         v.y + 9.0 + (v.height - 9.0 + fonts.cap_height(Style::Bold, size)) / 2.0,
-        version,
+        &version,
     );
-    Ok(ops)
+    Ok(c.into_bytes())
 }
 
 struct TextWriter<'a> {
-    ids: &'a FontIds,
-    ops: &'a mut Vec<Op>,
-    height: f32,
+    embedded: &'a PageFonts,
+    c: &'a mut Content,
+    glyphs: Vec<u16>,
 }
 
 impl TextWriter<'_> {
     /// One run of text, its baseline's left end at layout point (`x`, `baseline`).
-    fn text(&mut self, style: Style, size: f32, x: f32, baseline: f32, text: String) {
-        self.ops.extend([
-            Op::StartTextSection,
-            Op::SetFont {
-                font: PdfFontHandle::External(self.ids.get(style).clone()),
-                size: Pt(size),
-            },
-            Op::SetTextCursor {
-                pos: Point {
-                    x: Pt(x),
-                    y: Pt(self.height - baseline),
-                },
-            },
-            Op::ShowText {
-                items: vec![TextItem::Text(text)],
-            },
-            Op::EndTextSection,
-        ]);
+    fn text(&mut self, style: Style, size: f32, x: f32, baseline: f32, text: &str) {
+        let (font, name) = self.embedded.get(style);
+        self.glyphs.clear();
+        font.encode(text, &mut self.glyphs);
+        self.c.text(name, size, x, baseline, &self.glyphs);
     }
 }

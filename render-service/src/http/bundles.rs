@@ -17,7 +17,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use model::{Exam, Student, read_roster};
 use rand::RngExt;
-use render::RenderError;
+use render::{RenderError, bundle_page_count};
 use serde::{Deserialize, Serialize};
 use service::worker::payload_json;
 use service::{ApiResult, Caller, FieldError, JobKind, Problem, ProblemType};
@@ -27,7 +27,7 @@ use utoipa::ToSchema;
 
 use super::state::AppState;
 use super::utf8;
-use crate::jobs::{BundleRequest, RenderBundle, RenderBundlePayload, bundle_page_count};
+use crate::jobs::{BundleRequest, RenderBundle, RenderBundlePayload};
 
 /// Most students a roster may list: one bundle is one PDF, rendered by one instance.
 pub const MAX_ROSTER_STUDENTS: usize = 20_000;

@@ -15,7 +15,7 @@
 //! queued ([`BundleRequest::seed`]): a retry renders the very same codes, so step 3 of a
 //! retry recognises what an earlier attempt registered instead of registering a second set.
 
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -23,13 +23,12 @@ use std::time::Duration;
 
 use model::{Bundle, Exam, Student};
 use rand::SeedableRng;
+use render::{RenderError, render_bundle_to};
 use serde::{Deserialize, Serialize};
 use service::telemetry::names;
 use service::{JobError, JobKind, JobRun};
 use store::{BundleRecord, ObjectStore, Store, TenantId};
 use tokio_util::sync::CancellationToken;
-
-use super::render_shim::{ShimError, render_bundle_to};
 
 /// How often the progress of a running bundle is written to its row.
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
@@ -183,8 +182,9 @@ impl RenderBundle {
         let done = Arc::new(AtomicU32::new(0));
         let file = std::fs::File::create(path)
             .map_err(|e| JobError::Retry(format!("temporary PDF: {e}")))?;
+        // The renderer buffers its writes: each reaching the file is a chance to stop.
         let out = CancellableWriter {
-            inner: BufWriter::with_capacity(1 << 16, file),
+            inner: file,
             cancel: run.cancel.clone(),
         };
         let reported = Arc::clone(&done);
@@ -223,10 +223,10 @@ impl RenderBundle {
         let manifest = match outcome {
             Ok(Ok(manifest)) => manifest,
             Ok(Err(_)) if run.cancel.is_cancelled() => return Err(JobError::Interrupted),
-            Ok(Err(ShimError::Io(e))) => {
+            Ok(Err(RenderError::Io(e))) => {
                 return Err(JobError::Retry(format!("writing the PDF: {e}")));
             }
-            Ok(Err(ShimError::Render(e))) => {
+            Ok(Err(e)) => {
                 return Err(JobError::Fail(format!(
                     "cannot render bundle {:?}: {}",
                     bundle.id,
