@@ -258,10 +258,8 @@ struct CancellableWriter<W> {
 impl<W: Write> Write for CancellableWriter<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         if self.cancel.is_cancelled() {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::Interrupted,
-                "the job was cancelled",
-            ));
+            // Not `ErrorKind::Interrupted`: `write_all` retries that one, for ever.
+            return Err(std::io::Error::other("the job was cancelled"));
         }
         self.inner.write(buf)
     }
