@@ -18,6 +18,7 @@ mod results;
 mod review;
 // Service tokens (issue 9).
 mod token;
+mod serve;
 
 /// Exit code: every page graded, nothing needs a person.
 pub const EXIT_OK: u8 = 0;
@@ -53,6 +54,8 @@ enum Command {
     Migrate(migrate::MigrateArgs),
     /// Create, list or revoke the API tokens of the HTTP services.
     Token(token::TokenArgs),
+    /// Serve the HTTP API (and grade queued scan batches) until SIGTERM.
+    Serve(serve::ServeCommand),
 }
 
 /// Parses the command line and runs the subcommand.
@@ -73,6 +76,7 @@ pub fn run() -> ExitCode {
         Command::Rescore(args) => rescore::run(args),
         Command::Migrate(args) => migrate::run(args),
         Command::Token(args) => token::run(args),
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
