@@ -29,7 +29,8 @@ struct Server {
 impl Server {
     async fn start(url: Option<String>) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
-        let url = url.unwrap_or_else(|| format!("sqlite:{}", dir.path().join("g.sqlite").display()));
+        let url =
+            url.unwrap_or_else(|| format!("sqlite:{}", dir.path().join("g.sqlite").display()));
         let store = Store::connect(&url).await.expect("database");
         store.migrate().await.expect("migrate");
         let objects = Arc::new(LocalObjects::new(dir.path().join("objects")));
@@ -107,7 +108,11 @@ async fn problem(response: reqwest::Response, status: StatusCode, kind: &str) ->
         Some("application/problem+json")
     );
     let body: Value = response.json().await.expect("problem json");
-    assert_eq!(body["type"], format!("urn:gabarito:problem:{kind}"), "{body}");
+    assert_eq!(
+        body["type"],
+        format!("urn:gabarito:problem:{kind}"),
+        "{body}"
+    );
     body
 }
 
@@ -127,7 +132,12 @@ async fn scenario(url: Option<String>) {
     let results_token = server.token(&tenant, &[Scope::Results]).await;
     let other = TenantId::new("escola-b").expect("tenant");
     let other_token = server.token(&other, &[Scope::Admin]).await;
-    let http = reqwest::Client::new();
+    // A request refused before its body is read (401, 403, 413) ends its connection; a pooled
+    // client could send the next request on it as it closes. One connection a request.
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client");
 
     // Operations need no token; the document lists the routes.
     let doc: Value = http
@@ -159,7 +169,10 @@ async fn scenario(url: Option<String>) {
         let mut r = http
             .post(server.url("/v1/scans"))
             .header("content-type", "image/jpeg")
-            .header("content-disposition", "attachment; filename=\"sheet-1.jpg\"")
+            .header(
+                "content-disposition",
+                "attachment; filename=\"sheet-1.jpg\"",
+            )
             .body(bytes);
         if let Some(t) = token {
             r = r.bearer_auth(t);
@@ -168,7 +181,9 @@ async fn scenario(url: Option<String>) {
     };
     let r = post(None, first.bytes.clone()).await.expect("post");
     problem(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
-    let r = post(Some("gab_nonsense"), first.bytes.clone()).await.expect("post");
+    let r = post(Some("gab_nonsense"), first.bytes.clone())
+        .await
+        .expect("post");
     problem(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
     let r = post(Some(&results_token), first.bytes.clone())
         .await
@@ -176,21 +191,29 @@ async fn scenario(url: Option<String>) {
     problem(r, StatusCode::FORBIDDEN, "forbidden").await;
 
     // One image: graded while the client waits.
-    let r = post(Some(&scan_token), first.bytes.clone()).await.expect("post");
+    let r = post(Some(&scan_token), first.bytes.clone())
+        .await
+        .expect("post");
     assert_eq!(r.status(), StatusCode::OK);
     let graded: Value = r.json().await.expect("json");
     let entry = &graded["scans"][0];
     assert_eq!(entry["status"], "graded", "{graded}");
     assert_eq!(entry["file_name"], "sheet-1.jpg");
     let page = &entry["pages"][0];
-    assert_eq!(page["sheet_code"], first.truth.sheet_code.printed(), "{page}");
+    assert_eq!(
+        page["sheet_code"],
+        first.truth.sheet_code.printed(),
+        "{page}"
+    );
     assert!(page["identified_by"].is_string(), "{page}");
     assert!(page["score"].is_number(), "{page}");
     assert_eq!(page["answers"].as_array().map(Vec::len), Some(90));
     let scan_id = entry["scan_id"].as_i64().expect("scan id");
 
     // The same bytes again: the stored outcome, one scan.
-    let r = post(Some(&scan_token), first.bytes.clone()).await.expect("post");
+    let r = post(Some(&scan_token), first.bytes.clone())
+        .await
+        .expect("post");
     assert_eq!(r.status(), StatusCode::OK);
     let again: Value = r.json().await.expect("json");
     assert_eq!(again["scans"][0]["status"], "already-graded");
@@ -236,17 +259,28 @@ async fn scenario(url: Option<String>) {
     assert!(png.starts_with(b"\x89PNG"));
 
     // A corrupt file alone: 422, with the pipeline's reason; recorded as refused.
-    let r = post(Some(&scan_token), b"\xff\xd8\xff\xe0 not really a jpeg".to_vec())
-        .await
-        .expect("post");
+    let r = post(
+        Some(&scan_token),
+        b"\xff\xd8\xff\xe0 not really a jpeg".to_vec(),
+    )
+    .await
+    .expect("post");
     let p = problem(r, StatusCode::UNPROCESSABLE_ENTITY, "unreadable-scan").await;
-    assert!(p["detail"].as_str().is_some_and(|d| d.contains("sheet-1.jpg")), "{p}");
+    assert!(
+        p["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("sheet-1.jpg")),
+        "{p}"
+    );
     // Over 32 MiB: 413, saying why.
     let r = post(Some(&scan_token), vec![0u8; 33 * 1024 * 1024])
         .await
         .expect("post");
     let p = problem(r, StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large").await;
-    assert!(p["detail"].as_str().is_some_and(|d| d.contains("32 MiB")), "{p}");
+    assert!(
+        p["detail"].as_str().is_some_and(|d| d.contains("32 MiB")),
+        "{p}"
+    );
     // Not a scan type.
     let r = http
         .post(server.url("/v1/scans"))
@@ -256,12 +290,23 @@ async fn scenario(url: Option<String>) {
         .send()
         .await
         .expect("post");
-    problem(r, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type").await;
+    problem(
+        r,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported-media-type",
+    )
+    .await;
 
     // Multipart: a good file and a corrupt one, each with its own entry.
     let form = Form::new()
-        .part("file", Part::bytes(scans[1].bytes.clone()).file_name("sheet-2.jpg"))
-        .part("file", Part::bytes(b"garbage".to_vec()).file_name("junk.png"));
+        .part(
+            "file",
+            Part::bytes(scans[1].bytes.clone()).file_name("sheet-2.jpg"),
+        )
+        .part(
+            "file",
+            Part::bytes(b"garbage".to_vec()).file_name("junk.png"),
+        );
     let r = http
         .post(server.url("/v1/scans"))
         .bearer_auth(&scan_token)
@@ -298,7 +343,10 @@ async fn scenario(url: Option<String>) {
         .expect("location")
         .to_string();
     let accepted: Value = r.json().await.expect("json");
-    assert_eq!(location, format!("/v1/scan-batches/{}", accepted["id"].as_str().expect("id")));
+    assert_eq!(
+        location,
+        format!("/v1/scan-batches/{}", accepted["id"].as_str().expect("id"))
+    );
     let mut batch = Value::Null;
     for _ in 0..600 {
         batch = http
@@ -318,7 +366,12 @@ async fn scenario(url: Option<String>) {
     assert_eq!(batch["status"], "done", "{batch}");
     assert_eq!(batch["progress"]["total"], 9);
     assert_eq!(batch["progress"]["done"], 9);
-    for (s, truth) in batch["scans"].as_array().expect("scans").iter().zip(&scans[1..10]) {
+    for (s, truth) in batch["scans"]
+        .as_array()
+        .expect("scans")
+        .iter()
+        .zip(&scans[1..10])
+    {
         assert_eq!(
             s["outcome"]["pages"][0]["sheet_code"],
             truth.truth.sheet_code.printed(),
@@ -346,7 +399,11 @@ async fn scenario(url: Option<String>) {
         .expect("get");
     assert_eq!(r.status(), StatusCode::OK);
     let csv = r.text().await.expect("csv");
-    let results = server.store.results(&tenant, &exam_id).await.expect("results");
+    let results = server
+        .store
+        .results(&tenant, &exam_id)
+        .await
+        .expect("results");
     let mut expected = Vec::new();
     model::results::write_csv(&results, &mut expected).expect("csv");
     assert_eq!(csv.as_bytes(), expected.as_slice());

@@ -17,8 +17,8 @@ mod resolve;
 mod results;
 mod review;
 // Service tokens (issue 9).
-mod token;
 mod serve;
+mod token;
 
 /// Exit code: every page graded, nothing needs a person.
 pub const EXIT_OK: u8 = 0;

@@ -43,9 +43,7 @@ impl JobKind for GradeScans {
             .scan_batch(&run.tenant, &payload.batch_id)
             .await?
             .ok_or_else(|| JobError::Fail(format!("scan batch {:?} is gone", payload.batch_id)))?;
-        let grader = grade::grader_for(state, &run.tenant)
-            .await
-            .map_err(retry)?;
+        let grader = grade::grader_for(state, &run.tenant).await.map_err(retry)?;
         for entry in &batch.scans {
             if run.cancel.is_cancelled() {
                 return Err(JobError::Interrupted);

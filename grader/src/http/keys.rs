@@ -185,7 +185,9 @@ mod tests {
     }
 
     fn changes(json: &str) -> Vec<KeyChange> {
-        serde_json::from_str::<KeyChanges>(json).expect("json").changes
+        serde_json::from_str::<KeyChanges>(json)
+            .expect("json")
+            .changes
     }
 
     #[test]

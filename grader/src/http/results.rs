@@ -284,7 +284,10 @@ mod tests {
     fn csv_is_asked_for_among_other_types() {
         let mut h = HeaderMap::new();
         assert!(!wants_csv(&h));
-        h.insert(header::ACCEPT, "application/json, text/csv;q=0.9".parse().unwrap());
+        h.insert(
+            header::ACCEPT,
+            "application/json, text/csv;q=0.9".parse().unwrap(),
+        );
         assert!(wants_csv(&h));
     }
 }

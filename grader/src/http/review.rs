@@ -3,8 +3,8 @@
 //! records the decision, with the semantics of `grader resolve`.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use image::RgbImage;
 use model::SheetCode;
@@ -205,7 +205,12 @@ fn crop(scan: &PageScan, report: &PageReport, question: Option<u32>) -> RgbImage
 }
 
 /// The pixel box of a question's bubbles (and the number printed left of them), padded.
-fn question_box(scan: &PageScan, question: u32, width: u32, height: u32) -> Option<(u32, u32, u32, u32)> {
+fn question_box(
+    scan: &PageScan,
+    question: u32,
+    width: u32,
+    height: u32,
+) -> Option<(u32, u32, u32, u32)> {
     let h = scan.homography.as_ref()?;
     let layout = scan.layout.as_ref()?;
     let bubbles: Vec<_> = layout
@@ -217,7 +222,10 @@ fn question_box(scan: &PageScan, question: u32, width: u32, height: u32) -> Opti
     let (mut x0, mut y0, mut x1, mut y1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
     for b in &bubbles {
         // The printed number sits left of the first bubble.
-        for (x, y) in [(b.x - 5.0 * r, b.y - 1.8 * r), (b.x + 1.8 * r, b.y + 1.8 * r)] {
+        for (x, y) in [
+            (b.x - 5.0 * r, b.y - 1.8 * r),
+            (b.x + 1.8 * r, b.y + 1.8 * r),
+        ] {
             let (px, py) = h.apply_f32(x, y);
             x0 = x0.min(px);
             y0 = y0.min(py);
@@ -299,7 +307,10 @@ pub struct ResolveOut {
 enum Decision {
     Review(Resolution),
     Sheet(SheetCode),
-    Student { student: String, exam: Option<String> },
+    Student {
+        student: String,
+        exam: Option<String>,
+    },
 }
 
 fn decision(body: ResolveIn) -> ApiResult<Decision> {
@@ -445,7 +456,10 @@ mod tests {
     fn one_decision_is_read_as_grader_resolve_reads_it() {
         assert_eq!(
             decided(r#"{"answer":"A,C"}"#).ok(),
-            Some(Decision::Review(Resolution::Choices(vec!["A".into(), "C".into()])))
+            Some(Decision::Review(Resolution::Choices(vec![
+                "A".into(),
+                "C".into()
+            ])))
         );
         assert_eq!(
             decided(r#"{"answer":["B"]}"#).ok(),

@@ -365,10 +365,7 @@ async fn fits_sync(state: &AppState, uploads: &[Upload]) -> bool {
     // Counting a PDF's pages reads its page tree (not its images): cheap, but not for the
     // runtime's threads.
     let pages = tokio::task::spawn_blocking(move || {
-        files
-            .iter()
-            .map(|b| page_count(b, &limits))
-            .sum::<usize>()
+        files.iter().map(|b| page_count(b, &limits)).sum::<usize>()
     })
     .await
     .unwrap_or(usize::MAX);
