@@ -1,5 +1,5 @@
-//! `render-service`: render an exam's answer sheets to `bundle.pdf` + `bundle.json`, or print the
-//! exam file's JSON Schema.
+//! `render-service`: render an exam's answer sheets to `bundle.pdf` + `bundle.json`, print the
+//! exam file's JSON Schema, or serve the HTTP API (`serve`, in [`render_service::http`]).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -47,6 +47,11 @@ enum Command {
     },
     /// Print the JSON Schema of the exam file.
     Schema,
+    /// Serve the HTTP API and render queued bundles, until SIGTERM.
+    Serve {
+        #[command(flatten)]
+        args: service::ServeArgs,
+    },
 }
 
 fn main() -> ExitCode {
@@ -75,6 +80,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             db,
         } => render(&exam, roster.as_deref(), copies, &out, &db),
         Command::Migrate { db } => db::migrate(&db),
+        Command::Serve { args } => render_service::http::serve(args),
     }
 }
 
