@@ -51,7 +51,8 @@ async fn run_async(args: ServeArgs) -> Result<()> {
         .register(GradeScans {
             state: state.clone(),
         })
-        .concurrency(workers);
+        .concurrency(workers)
+        .lease(args.job_lease());
     let shutdown = shutdown_on_signal();
     let jobs = tokio::spawn(worker.run(shutdown.clone()));
     let served = serve(args.addr(), http::app(state), shutdown.clone()).await;
