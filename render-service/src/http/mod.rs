@@ -122,7 +122,15 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             store: store.clone(),
             metrics,
         };
-        let served = run(listener, ops, objects, args.workers, args.job_lease(), shutdown).await;
+        let served = run(
+            listener,
+            ops,
+            objects,
+            args.workers,
+            args.job_lease(),
+            shutdown,
+        )
+        .await;
         store.close().await;
         tracing::info!("stopped");
         Ok(served?)
