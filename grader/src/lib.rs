@@ -1,8 +1,9 @@
-//! The grader service: the one grading path that the command line (and next, the HTTP API and
-//! the job worker) calls — store the bytes, grade them with the pipeline, record the outcome —
+//! The grader service: the one grading path that the command line, the HTTP API ([`http`]) and
+//! the job worker call — store the bytes, grade them with the pipeline, record the outcome —
 //! and sheet look-up in the database.
 
 pub mod grading;
+pub mod http;
 pub mod store_directory;
 
 pub use grading::{Grading, GradingError, ScanOutcome, ScanVerdict};

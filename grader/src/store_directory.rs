@@ -7,14 +7,12 @@ use model::layout::PageLayout;
 use model::{Exam, SheetCode};
 use pipeline::{FrameIndex, PageFrame, SheetDirectory, SheetInfo};
 use store::{Store, StoreError, TenantId};
-use tokio::runtime::Runtime;
+use tokio::runtime::{Handle, Runtime};
 
 /// The tenant's sheets, as the database knows them. The pipeline calls it from its worker
-/// threads (never from the runtime's own), so blocking on the runtime here is fine. It holds
-/// the runtime itself, not a handle: a current-thread runtime drives its I/O only through
-/// `Runtime::block_on`.
+/// threads (never from the runtime's own), so blocking on the runtime here is fine.
 pub struct StoreDirectory {
-    rt: Arc<Runtime>,
+    rt: Blocker,
     store: Store,
     tenant: TenantId,
     exams: Mutex<HashMap<String, Arc<Exam>>>,
@@ -27,6 +25,26 @@ impl StoreDirectory {
     /// when every page of its frame shares one.
     pub async fn load(
         rt: Arc<Runtime>,
+        store: Store,
+        tenant: TenantId,
+        exam: Option<&str>,
+    ) -> Result<Self, StoreError> {
+        Self::load_with(Blocker::Own(rt), store, tenant, exam).await
+    }
+
+    /// Like [`StoreDirectory::load`], for a service: look-ups block on `handle`, a multi-thread
+    /// runtime's, from the blocking threads the pipeline runs in (`spawn_blocking`).
+    pub async fn load_in(
+        handle: Handle,
+        store: Store,
+        tenant: TenantId,
+        exam: Option<&str>,
+    ) -> Result<Self, StoreError> {
+        Self::load_with(Blocker::Handle(handle), store, tenant, exam).await
+    }
+
+    async fn load_with(
+        rt: Blocker,
         store: Store,
         tenant: TenantId,
         exam: Option<&str>,
@@ -61,12 +79,32 @@ impl StoreDirectory {
     }
 }
 
+/// What look-ups block on. The command line's own runtime is held, not a handle: a
+/// current-thread runtime drives its I/O only through `Runtime::block_on`. A service's
+/// multi-thread runtime drives its I/O on its workers, so a handle is enough there.
+enum Blocker {
+    Own(Arc<Runtime>),
+    Handle(Handle),
+}
+
+impl Blocker {
+    fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        match self {
+            Blocker::Own(rt) => rt.block_on(f),
+            Blocker::Handle(h) => h.block_on(f),
+        }
+    }
+}
+
 impl SheetDirectory for StoreDirectory {
     fn lookup(&self, code: &SheetCode) -> Option<SheetInfo> {
         let sheet = match self.rt.block_on(self.store.sheet(&self.tenant, code)) {
             Ok(sheet) => sheet?,
             Err(e) => {
-                eprintln!("grader: sheet look-up failed: {e}");
+                match self.rt {
+                    Blocker::Own(_) => eprintln!("grader: sheet look-up failed: {e}"),
+                    Blocker::Handle(_) => tracing::warn!(error = %e, "sheet look-up failed"),
+                }
                 return None;
             }
         };

@@ -46,6 +46,7 @@ impl Server {
             ops,
             objects,
             2,
+            std::time::Duration::from_secs(30),
             shutdown.clone(),
         ));
         Self {

@@ -2,9 +2,11 @@
 //! SQLite file of a working folder, or a Postgres database of its own), running the binaries,
 //! rendering the example exam and writing simulated scans of it.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use model::scoring::{ReadAnswer, score_sheet};
 use sqlx::Connection;
 use store::{ScanStatus, Store, TenantId};
 
@@ -92,12 +94,18 @@ impl Db {
 
     /// Reads the state the commands left, through the repository.
     pub fn inspect<T>(&self, f: impl AsyncFnOnce(&Store, &TenantId) -> T) -> T {
+        self.inspect_as("default", f)
+    }
+
+    /// Reads the state of school `tenant` (the services' tenant is their token's), through
+    /// the repository.
+    pub fn inspect_as<T>(&self, tenant: &str, f: impl AsyncFnOnce(&Store, &TenantId) -> T) -> T {
         let rt = store::runtime().expect("runtime");
         rt.block_on(async {
             let store = Store::connect(&self.url())
                 .await
                 .expect("open the database");
-            let tenant = TenantId::new("default").expect("tenant id");
+            let tenant = TenantId::new(tenant).expect("tenant id");
             let out = f(&store, &tenant).await;
             store.close().await;
             out
@@ -251,4 +259,127 @@ pub fn pages_per_sheet(db: &Db, truths: &[SheetTruth]) -> Vec<usize> {
         }
         counts
     })
+}
+
+/// The score each student deserves: the truth's marks scored by the shared rules.
+pub fn expected_scores(fx: &RenderedFixture, truths: &[SheetTruth]) -> HashMap<String, f64> {
+    expected_scores_under(&fx.bundle.exam, fx, truths)
+}
+
+/// The score each student deserves under `exam` (the bundle's exam with keys changed or
+/// questions annulled), by student id (or the number filled in, for anonymous sheets).
+pub fn expected_scores_under(
+    exam: &model::Exam,
+    fx: &RenderedFixture,
+    truths: &[SheetTruth],
+) -> HashMap<String, f64> {
+    let layout = &fx.bundle.pages[fx.sheet_pages()[0]].layout;
+    truths
+        .iter()
+        .map(|t| {
+            let read: Vec<ReadAnswer> = t
+                .questions
+                .iter()
+                .map(|q| {
+                    let labels: Vec<&str> = layout
+                        .bubbles
+                        .iter()
+                        .filter(|b| b.question == q.question)
+                        .map(|b| b.choice.as_str())
+                        .collect();
+                    ReadAnswer {
+                        question: q.question,
+                        marked: q
+                            .marked
+                            .iter()
+                            .filter_map(|m| labels.iter().position(|l| l == m))
+                            .map(|i| i as u8)
+                            .collect(),
+                        state: q.state,
+                    }
+                })
+                .collect();
+            let score = score_sheet(exam, &t.version, &read).expect("scores");
+            let student = t
+                .student_id
+                .clone()
+                .or_else(|| t.student_number.clone())
+                .expect("a roster sheet, or an anonymous one with its number filled in");
+            (student, score.score)
+        })
+        .collect()
+}
+
+/// Whites out the QR code and the printed id of a scan (the page as its truth says it was fed,
+/// upright or upside down), and nothing else: nothing is left to identify it by.
+pub fn destroy_identity(scan: &Path, fx: &RenderedFixture, truth: &SheetTruth) {
+    let layout = &fx.bundle.pages[fx.sheet_pages()[0]].layout;
+    let mut img = image::open(scan).expect("scan decodes").to_luma8();
+    let (w, h) = (i64::from(img.width()), i64::from(img.height()));
+    // Points to pixels from the scan's own size: captures differ in resolution.
+    let sx = w as f32 / layout.paper.width;
+    let sy = h as f32 / layout.paper.height;
+    // Points around each box: enough for the simulated skew, not enough to reach the corner
+    // mark above the QR code (14 pt away).
+    let margin = 5.0;
+    let boxes = [
+        (layout.qr.x, layout.qr.y, layout.qr.size, layout.qr.size),
+        (
+            layout.text_id.x,
+            layout.text_id.y,
+            layout.text_id.width,
+            layout.text_id.height,
+        ),
+    ];
+    for (x, y, bw, bh) in boxes {
+        let x0 = ((x - margin) * sx) as i64;
+        let y0 = ((y - margin) * sy) as i64;
+        let x1 = ((x + bw + margin) * sx) as i64;
+        let y1 = ((y + bh + margin) * sy) as i64;
+        let (ax, ay, bx, by) = if truth.degradation.geometry.upside_down {
+            (w - x1, h - y1, w - x0, h - y0)
+        } else {
+            (x0, y0, x1, y1)
+        };
+        for yy in ay.max(0)..by.min(h) {
+            for xx in ax.max(0)..bx.min(w) {
+                img.put_pixel(xx as u32, yy as u32, image::Luma([255]));
+            }
+        }
+    }
+    img.save_with_format(scan, image::ImageFormat::Jpeg)
+        .expect("rewrite scan");
+}
+
+/// The CSV of `grader results --csv` (or of `GET /v1/exams/{id}/results` as `text/csv`), as
+/// student id → (score, max score).
+///
+/// # Panics
+///
+/// When the header is not the documented one, or a score is not a number.
+pub fn parse_results_csv(bytes: &[u8]) -> HashMap<String, (f64, f64)> {
+    let mut reader = csv::Reader::from_reader(bytes);
+    let headers = reader.headers().expect("CSV header").clone();
+    assert_eq!(
+        headers.iter().take(6).collect::<Vec<_>>(),
+        [
+            "student_id",
+            "name",
+            "class",
+            "version",
+            "score",
+            "max_score"
+        ]
+    );
+    reader
+        .records()
+        .map(|r| {
+            let r = r.expect("CSV row");
+            let num = |i: usize| -> f64 {
+                r[i].parse()
+                    .unwrap_or_else(|_| panic!("column {i} of {r:?} is not a number"))
+            };
+            (r[0].to_string(), (num(4), num(5)))
+        })
+        .collect()
 }

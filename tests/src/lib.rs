@@ -5,13 +5,14 @@
 //! seed in realistic proportions with the ground truth kept ([`scenario`]), and judges the
 //! grader's reports against that truth ([`accuracy`]). [`fixture`] builds the bundles, and
 //! [`binaries`] finds the command-line programs, and [`e2e`] holds what the end-to-end tests of
-//! the command lines share.
+//! the command lines share, and [`http`] what those of the HTTP services share.
 
 pub mod accuracy;
 pub mod binaries;
 pub mod degrade;
 pub mod e2e;
 pub mod fixture;
+pub mod http;
 pub mod measure;
 pub mod noise;
 pub mod pen;

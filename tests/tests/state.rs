@@ -19,52 +19,10 @@ use std::time::{Duration, Instant};
 
 use gabarito_tests::binaries::workspace_binary;
 use gabarito_tests::e2e::{
-    Db, exam_id, grade_args, pages_per_sheet, render, render_anonymous, run, scan_counts, text,
-    write_scans,
+    Db, destroy_identity, exam_id, expected_scores, grade_args, pages_per_sheet, parse_results_csv,
+    render, render_anonymous, run, scan_counts, text, write_scans,
 };
-use gabarito_tests::fixture::RenderedFixture;
-use gabarito_tests::scenario::SheetTruth;
-use model::scoring::{ReadAnswer, score_sheet};
 use store::ScanStatus;
-
-/// The score each student deserves: the truth's marks scored by the shared rules.
-fn expected_scores(fx: &RenderedFixture, truths: &[SheetTruth]) -> HashMap<String, f64> {
-    let layout = &fx.bundle.pages[fx.sheet_pages()[0]].layout;
-    truths
-        .iter()
-        .map(|t| {
-            let read: Vec<ReadAnswer> = t
-                .questions
-                .iter()
-                .map(|q| {
-                    let labels: Vec<&str> = layout
-                        .bubbles
-                        .iter()
-                        .filter(|b| b.question == q.question)
-                        .map(|b| b.choice.as_str())
-                        .collect();
-                    ReadAnswer {
-                        question: q.question,
-                        marked: q
-                            .marked
-                            .iter()
-                            .filter_map(|m| labels.iter().position(|l| l == m))
-                            .map(|i| i as u8)
-                            .collect(),
-                        state: q.state,
-                    }
-                })
-                .collect();
-            let score = score_sheet(&fx.bundle.exam, &t.version, &read).expect("scores");
-            let student = t
-                .student_id
-                .clone()
-                .or_else(|| t.student_number.clone())
-                .expect("a roster sheet, or an anonymous one with its number filled in");
-            (student, score.score)
-        })
-        .collect()
-}
 
 /// `grader results EXAM --csv`, as student id → (score, max score).
 fn results_csv(work: &Path, db: &Db, exam_id: &str) -> HashMap<String, (f64, f64)> {
@@ -76,30 +34,7 @@ fn results_csv(work: &Path, db: &Db, exam_id: &str) -> HashMap<String, (f64, f64
         "results failed: {}",
         text(&out.stderr)
     );
-    let mut reader = csv::Reader::from_reader(out.stdout.as_slice());
-    let headers = reader.headers().expect("CSV header").clone();
-    assert_eq!(
-        headers.iter().take(6).collect::<Vec<_>>(),
-        [
-            "student_id",
-            "name",
-            "class",
-            "version",
-            "score",
-            "max_score"
-        ]
-    );
-    reader
-        .records()
-        .map(|r| {
-            let r = r.expect("CSV row");
-            let num = |i: usize| -> f64 {
-                r[i].parse()
-                    .unwrap_or_else(|_| panic!("column {i} of {r:?} is not a number"))
-            };
-            (r[0].to_string(), (num(4), num(5)))
-        })
-        .collect()
+    parse_results_csv(&out.stdout)
 }
 
 fn rendered_graded_and_listed_scores_are_right(db_of: impl FnOnce(&Path) -> Db) {
@@ -256,47 +191,6 @@ fn grade_json(work: &Path, db: &Db, extra: &[&str]) -> (Option<i32>, Vec<String>
     let mut lines: Vec<String> = text(&out.stdout).lines().map(str::to_string).collect();
     lines.sort();
     (out.status.code(), lines, text(&out.stderr))
-}
-
-/// Whites out the QR code and the printed id of a scan (the page as its truth says it was fed,
-/// upright or upside down), and nothing else: nothing is left to identify it by.
-fn destroy_identity(scan: &Path, fx: &RenderedFixture, truth: &SheetTruth) {
-    let layout = &fx.bundle.pages[fx.sheet_pages()[0]].layout;
-    let mut img = image::open(scan).expect("scan decodes").to_luma8();
-    let (w, h) = (i64::from(img.width()), i64::from(img.height()));
-    // Points to pixels from the scan's own size: captures differ in resolution.
-    let sx = w as f32 / layout.paper.width;
-    let sy = h as f32 / layout.paper.height;
-    // Points around each box: enough for the simulated skew, not enough to reach the corner
-    // mark above the QR code (14 pt away).
-    let margin = 5.0;
-    let boxes = [
-        (layout.qr.x, layout.qr.y, layout.qr.size, layout.qr.size),
-        (
-            layout.text_id.x,
-            layout.text_id.y,
-            layout.text_id.width,
-            layout.text_id.height,
-        ),
-    ];
-    for (x, y, bw, bh) in boxes {
-        let x0 = ((x - margin) * sx) as i64;
-        let y0 = ((y - margin) * sy) as i64;
-        let x1 = ((x + bw + margin) * sx) as i64;
-        let y1 = ((y + bh + margin) * sy) as i64;
-        let (ax, ay, bx, by) = if truth.degradation.geometry.upside_down {
-            (w - x1, h - y1, w - x0, h - y0)
-        } else {
-            (x0, y0, x1, y1)
-        };
-        for yy in ay.max(0)..by.min(h) {
-            for xx in ax.max(0)..bx.min(w) {
-                img.put_pixel(xx as u32, yy as u32, image::Luma([255]));
-            }
-        }
-    }
-    img.save_with_format(scan, image::ImageFormat::Jpeg)
-        .expect("rewrite scan");
 }
 
 /// Grading a folder twice prints the same outcomes (the second time from the record), with

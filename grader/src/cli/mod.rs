@@ -17,6 +17,7 @@ mod resolve;
 mod results;
 mod review;
 // Service tokens (issue 9).
+mod serve;
 mod token;
 
 /// Exit code: every page graded, nothing needs a person.
@@ -53,6 +54,8 @@ enum Command {
     Migrate(migrate::MigrateArgs),
     /// Create, list or revoke the API tokens of the HTTP services.
     Token(token::TokenArgs),
+    /// Serve the HTTP API (and grade queued scan batches) until SIGTERM.
+    Serve(serve::ServeCommand),
 }
 
 /// Parses the command line and runs the subcommand.
@@ -73,6 +76,7 @@ pub fn run() -> ExitCode {
         Command::Rescore(args) => rescore::run(args),
         Command::Migrate(args) => migrate::run(args),
         Command::Token(args) => token::run(args),
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

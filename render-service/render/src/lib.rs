@@ -5,6 +5,9 @@
 //! letters, numbers, labels, instructions) is one Form XObject per sheet page layout, drawn with
 //! one `Do`; each page adds its own QR code, printed sheet code and the student's details. The
 //! geometry comes from [`model::layout`]; the manifest from [`model::bundle`].
+//!
+//! [`render_bundle_to`] writes the PDF as a stream, page after page, so that memory does not
+//! grow with the roster (beyond the manifest); the other entry points render into memory.
 
 mod content;
 mod embed;
@@ -201,22 +204,19 @@ pub fn render_bundle_to<W: Write, R: rand::Rng + ?Sized>(
     let objects = usize::try_from(first_page).unwrap_or(0) - 1 + 2 * total as usize;
 
     let mut pdf = PdfStream::new(out, objects)?;
-    let fonts_in_order = [&embedded.regular, &embedded.bold, &embedded.mono_bold];
-    for (font, &refs) in fonts_in_order.iter().zip(&font_refs) {
-        font.write(refs, &mut pdf)?;
+    let styles = [
+        fonts::Style::Regular,
+        fonts::Style::Bold,
+        fonts::Style::MonoBold,
+    ];
+    for (&style, &refs) in styles.iter().zip(&font_refs) {
+        embedded.get(style).0.write(refs, &mut pdf)?;
     }
     let form_names: Vec<String> = (0..layouts.len()).map(|i| format!("X{i}")).collect();
     let mut c = Chunk::new();
     let mut r = c.indirect(resources).start::<Resources>();
     let mut font_dict = r.fonts();
-    for (style, refs) in [
-        fonts::Style::Regular,
-        fonts::Style::Bold,
-        fonts::Style::MonoBold,
-    ]
-    .into_iter()
-    .zip(&font_refs)
-    {
+    for (&style, refs) in styles.iter().zip(&font_refs) {
         font_dict.pair(Name(embedded.get(style).1.as_bytes()), refs.type0);
     }
     font_dict.finish();

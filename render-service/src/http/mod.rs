@@ -44,8 +44,13 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// A worker that renders bundles, `concurrency` at once (1 on SQLite, whose writes are one at
-/// a time anyway).
-pub fn worker(store: &Store, objects: Arc<dyn ObjectStore>, concurrency: usize) -> Worker {
+/// a time anyway), its claims lasting `lease` (`GABARITO_JOB_LEASE_SECS`).
+pub fn worker(
+    store: &Store,
+    objects: Arc<dyn ObjectStore>,
+    concurrency: usize,
+    lease: std::time::Duration,
+) -> Worker {
     let concurrency = if store.backend_name() == "sqlite" {
         1
     } else {
@@ -57,6 +62,7 @@ pub fn worker(store: &Store, objects: Arc<dyn ObjectStore>, concurrency: usize) 
             objects,
         })
         .concurrency(concurrency)
+        .lease(lease)
 }
 
 /// Serves on `listener` and runs the bundle worker until `shutdown`; then stops taking
@@ -66,9 +72,10 @@ pub async fn run(
     ops: Ops,
     objects: Arc<dyn ObjectStore>,
     workers: usize,
+    lease: std::time::Duration,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let worker = worker(&ops.store, Arc::clone(&objects), workers);
+    let worker = worker(&ops.store, Arc::clone(&objects), workers, lease);
     let state = AppState {
         ops,
         objects,
@@ -115,7 +122,15 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             store: store.clone(),
             metrics,
         };
-        let served = run(listener, ops, objects, args.workers, shutdown).await;
+        let served = run(
+            listener,
+            ops,
+            objects,
+            args.workers,
+            args.job_lease(),
+            shutdown,
+        )
+        .await;
         store.close().await;
         tracing::info!("stopped");
         Ok(served?)

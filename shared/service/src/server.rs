@@ -39,12 +39,22 @@ pub struct ServeArgs {
     /// Jobs this instance runs at once (bundles, large scan batches). On SQLite, 1.
     #[arg(long, env = "GABARITO_WORKERS", default_value_t = 1)]
     pub workers: usize,
+    /// Seconds a job claim lasts without renewal: a job whose instance died is taken over by
+    /// another instance after this. Running jobs renew it every third of it.
+    #[arg(long, env = "GABARITO_JOB_LEASE_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub job_lease_secs: u64,
 }
 
 impl ServeArgs {
     /// The socket address to bind.
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::new(self.listen, self.port)
+    }
+
+    /// The job lease ([`Self::job_lease_secs`]).
+    pub fn job_lease(&self) -> Duration {
+        Duration::from_secs(self.job_lease_secs)
     }
 }
 

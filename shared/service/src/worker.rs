@@ -139,6 +139,12 @@ impl Worker {
         self
     }
 
+    /// The worker count and lease of `serve`'s options (`GABARITO_WORKERS`,
+    /// `GABARITO_JOB_LEASE_SECS`).
+    pub fn configured(self, args: &crate::ServeArgs) -> Self {
+        self.concurrency(args.workers).lease(args.job_lease())
+    }
+
     /// How many jobs run at once (at least 1).
     pub fn concurrency(mut self, n: usize) -> Self {
         self.concurrency = n.max(1);

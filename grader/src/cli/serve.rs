@@ -1,0 +1,64 @@
+//! `grader serve`: the HTTP API and the scan-batch worker, until SIGTERM.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use grader::http::{self, AppState, GradeScans};
+use service::server::{ServeArgs, serve, shutdown_on_signal};
+use service::{Ops, Worker, telemetry};
+use store::{LocalObjects, Store};
+
+use super::EXIT_OK;
+
+/// Arguments of `grader serve`.
+#[derive(Args, Debug)]
+pub struct ServeCommand {
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+/// Runs the service until SIGTERM (or Ctrl-C), then lets running batches finish or hands them
+/// back.
+pub fn run(args: ServeCommand) -> Result<u8> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    runtime.block_on(run_async(args.serve))?;
+    Ok(EXIT_OK)
+}
+
+async fn run_async(args: ServeArgs) -> Result<()> {
+    telemetry::init_logging();
+    let metrics = telemetry::install_metrics();
+    let store = Store::connect(&args.database_url).await?;
+    store.migrate().await?;
+    let objects = Arc::new(LocalObjects::new(&args.storage));
+    // SQLite takes one writer at a time: more than one batch at once would only queue.
+    let workers = if store.backend_name() == "sqlite" {
+        1
+    } else {
+        args.workers.max(1)
+    };
+    let worker = Worker::new(store.clone(), Worker::instance_name("grader"));
+    let ops = Ops {
+        store: store.clone(),
+        metrics,
+    };
+    let state = AppState::new(store.clone(), objects, ops, worker.wake());
+    let worker = worker
+        .register(GradeScans {
+            state: state.clone(),
+        })
+        .concurrency(workers)
+        .lease(args.job_lease());
+    let shutdown = shutdown_on_signal();
+    let jobs = tokio::spawn(worker.run(shutdown.clone()));
+    let served = serve(args.addr(), http::app(state), shutdown.clone()).await;
+    // The server has stopped taking requests; the worker drains within the grace.
+    shutdown.cancel();
+    let _ = jobs.await;
+    store.close().await;
+    served.with_context(|| format!("cannot serve on {}", args.addr()))
+}
