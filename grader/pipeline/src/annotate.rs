@@ -41,7 +41,8 @@ pub fn annotate(scan: &PageScan, report: &PageReport) -> RgbImage {
     } else {
         ORANGE
     };
-    let bh = (out.height() / 80).max(4);
+    // At least 4 px, but never past a tiny image's edge.
+    let bh = (out.height() / 80).max(4).min(out.height());
     for y in 0..bh {
         for x in 0..out.width() {
             out.put_pixel(x, y, band);

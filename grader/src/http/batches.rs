@@ -3,9 +3,10 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
+use service::Path;
 use service::worker::payload_json;
 use service::{ApiResult, Caller, JobError, JobKind, JobRun, Problem};
 use store::{ScanBatchRecord, ScanStatus, Scope, TenantId};

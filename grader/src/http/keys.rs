@@ -2,11 +2,12 @@
 //! sheet of the exam from its stored marks (no image is read again), as `grader rescore` does.
 
 use axum::Json;
+use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
 use model::Exam;
 use model::exam::{Key, KeyAnswer, Question};
 use serde::{Deserialize, Serialize};
+use service::Path;
 use service::{ApiResult, Caller, FieldError, Problem};
 use store::Scope;
 use utoipa::ToSchema;

@@ -3,11 +3,12 @@
 //! `Accept: text/csv`).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use model::results::{ExamResults, ItemStatistics, StudentResult};
 use serde::Serialize;
+use service::Path;
 use service::{ApiResult, Caller, Problem};
 use store::{Scope, TenantId};
 use utoipa::ToSchema;

@@ -3,14 +3,15 @@
 //! records the decision, with the semantics of `grader resolve`.
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
 use axum::response::Response;
 use image::RgbImage;
 use model::SheetCode;
 use pipeline::{PageReport, PageScan};
 use serde::{Deserialize, Serialize};
 use service::{ApiResult, Caller, Problem};
+use service::{Path, Query};
 use store::{Resolution, ResolveOutcome, ReviewItem, ReviewStatus, Scope, Store, TenantId};
 use utoipa::{IntoParams, ToSchema};
 
@@ -135,10 +136,9 @@ pub async fn get_review(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    query: Result<Query<ReviewQuery>, QueryRejection>,
+    Query(query): Query<ReviewQuery>,
 ) -> ApiResult<Json<ReviewOut>> {
     let tenant = caller.require(Scope::Results)?;
-    let Query(query) = query?;
     if state.store.exam(tenant, &id).await?.is_none() {
         return Err(Problem::not_found("exam", &id));
     }

@@ -7,13 +7,14 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use model::scoring::AnswerState;
 use pipeline::PageReport;
 use serde::{Deserialize, Serialize};
 use service::{ApiResult, Caller, Problem, ProblemType};
+use service::{Path, Query};
 use store::{ScanStatus, Scope, TenantId};
 use utoipa::{IntoParams, ToSchema};
 
@@ -485,10 +486,9 @@ pub async fn get_annotated(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<i64>,
-    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+    Query(query): Query<PageQuery>,
 ) -> ApiResult<Response> {
     let tenant = caller.require(Scope::Scan)?.clone();
-    let Query(query) = query?;
     let page = query.page.unwrap_or(1);
     let image = page_image(&state, &tenant, id, page, |scan, report| {
         pipeline::annotate(scan, report)

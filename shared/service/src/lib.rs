@@ -4,6 +4,7 @@
 //! and the [job worker](worker).
 
 pub mod auth;
+pub mod extract;
 pub mod openapi;
 pub mod ops;
 pub mod problem;
@@ -12,6 +13,7 @@ pub mod telemetry;
 pub mod worker;
 
 pub use auth::Caller;
+pub use extract::{Path, Query};
 pub use ops::Ops;
 pub use problem::{ApiResult, FieldError, Problem, ProblemType};
 pub use server::ServeArgs;
