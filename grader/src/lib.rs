@@ -5,6 +5,7 @@
 pub mod grading;
 pub mod http;
 pub mod store_directory;
+pub mod student_sheet;
 
 pub use grading::{Grading, GradingError, ScanOutcome, ScanVerdict};
 pub use store_directory::StoreDirectory;

@@ -13,10 +13,9 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use gabarito_tests::e2e::{Db, parse_results_csv, write_scans};
+use gabarito_tests::e2e::{Db, parse_results_csv};
 use gabarito_tests::http::{
-    Client, Service, ServiceConfig, create_token, download_bundle, media_type, pages_of,
-    queue_bundle, register_exam, scanner_pdf,
+    Client, ScannedBundle, Service, ServiceConfig, create_token, media_type, pages_of, scanner_pdf,
 };
 use gabarito_tests::scenario::SheetTruth;
 use store::ScanStatus;
@@ -79,20 +78,20 @@ fn main() {
 
     // The sheets: rendered by the service, scanned by the simulator.
     let t0 = Instant::now();
-    let render = Service::start("render-service", &config);
     let token = create_token(work.path(), &db, TENANT, &["render", "scan", "results"]);
-    let api = render.client(Some(&token));
-    let exam_id = register_exam(&api);
-    let bundle_id = queue_bundle(&api, &exam_id, sheets);
-    let done = api.poll_job(
-        &format!("/v1/bundles/{bundle_id}"),
+    let ScannedBundle {
+        exam_id,
+        scans: dir,
+        truths,
+        ..
+    } = ScannedBundle::make(
+        work.path(),
+        &config,
+        &token,
+        sheets,
+        0x10AD_0001,
         Duration::from_secs(3600),
     );
-    assert_eq!(done["status"], "done", "{done}");
-    let fx = download_bundle(&api, &bundle_id, &work.path().join("bundle"));
-    drop(render);
-    let dir = work.path().join("scans");
-    let truths = write_scans(&fx, &dir, sheets, 0x10AD_0001);
     let dpi = gabarito_tests::e2e::DPI;
     let mine: Vec<Vec<Post>> = truths
         .chunks(per_client)

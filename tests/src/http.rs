@@ -696,6 +696,49 @@ pub fn download_bundle(
     crate::fixture::RenderedFixture::load(dir).expect("the manifest is a bundle")
 }
 
+/// An exam registered and a bundle of it rendered by a render-service, downloaded, and one scan
+/// of each sheet simulated: the setup of every test that grades through the grader service.
+pub struct ScannedBundle {
+    /// The exam's id.
+    pub exam_id: String,
+    /// The bundle's manifest and PDF, as downloaded.
+    pub fixture: crate::fixture::RenderedFixture,
+    /// The scans' files, one per sheet.
+    pub scans: PathBuf,
+    /// What each scan holds.
+    pub truths: Vec<crate::scenario::SheetTruth>,
+}
+
+impl ScannedBundle {
+    /// Starts a render-service on `config`, renders `sheets` roster sheets within `within`,
+    /// stops it, and simulates the scans with `seed` (under `work`).
+    pub fn make(
+        work: &Path,
+        config: &ServiceConfig,
+        token: &str,
+        sheets: usize,
+        seed: u64,
+        within: Duration,
+    ) -> Self {
+        let render = Service::start("render-service", config);
+        let api = render.client(Some(token));
+        let exam_id = register_exam(&api);
+        let bundle_id = queue_bundle(&api, &exam_id, sheets);
+        let done = api.poll_job(&format!("/v1/bundles/{bundle_id}"), within);
+        assert_eq!(done["status"], "done", "{done}");
+        let fixture = download_bundle(&api, &bundle_id, &work.join("bundle"));
+        drop(render);
+        let scans = work.join("scans");
+        let truths = crate::e2e::write_scans(&fixture, &scans, sheets, seed);
+        ScannedBundle {
+            exam_id,
+            fixture,
+            scans,
+            truths,
+        }
+    }
+}
+
 /// `POST /v1/scans` of one file as the body; its graded pages (after its batch, if the
 /// service made one).
 pub fn post_scan(grader: &Client, name: &str, bytes: &[u8]) -> Vec<serde_json::Value> {

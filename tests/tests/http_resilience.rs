@@ -12,10 +12,10 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use gabarito_tests::e2e::{Db, parse_results_csv, write_scans};
+use gabarito_tests::e2e::{Db, parse_results_csv};
 use gabarito_tests::http::{
-    Part, Service, ServiceConfig, batch_id, create_token, download_bundle, queue_bundle,
-    register_exam,
+    Part, ScannedBundle, Service, ServiceConfig, batch_id, create_token, download_bundle,
+    queue_bundle, register_exam,
 };
 use store::ScanStatus;
 
@@ -40,20 +40,20 @@ fn a_grader_stopped_mid_batch_leaves_every_scan_to_the_next_instance_graded_once
     let work = tempfile::tempdir().expect("temp dir");
     let db = Db::postgres();
     let config = ServiceConfig::new(work.path(), &db);
-    let render = Service::start("render-service", &config);
     let token = create_token(work.path(), &db, TENANT, &["render", "scan", "results"]);
-    let api = render.client(Some(&token));
-    let exam_id = register_exam(&api);
-    let bundle_id = queue_bundle(&api, &exam_id, SHEETS);
-    let done = api.poll_job(
-        &format!("/v1/bundles/{bundle_id}"),
+    let ScannedBundle {
+        exam_id,
+        scans,
+        truths,
+        ..
+    } = ScannedBundle::make(
+        work.path(),
+        &config,
+        &token,
+        SHEETS,
+        0x5167_7E12,
         Duration::from_secs(600),
     );
-    assert_eq!(done["status"], "done", "{done}");
-    let fx = download_bundle(&api, &bundle_id, &work.path().join("bundle"));
-    drop(render);
-    let scans = work.path().join("scans");
-    let truths = write_scans(&fx, &scans, SHEETS, 0x5167_7E12);
 
     let mut first = Service::start("grader", &config);
     let grader = first.client(Some(&token));

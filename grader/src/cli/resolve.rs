@@ -3,6 +3,7 @@
 
 use anyhow::{Result, bail};
 use clap::Args;
+use grader::student_sheet::{StudentSheet, student_sheet};
 use model::SheetCode;
 use store::Resolution;
 
@@ -116,18 +117,13 @@ async fn decide(
         Decision::Review(resolution) => store.resolve_review(tenant, item, resolution).await?,
         Decision::Sheet(code) => store.assign_page(tenant, item, code).await?,
         Decision::Student { student, exam } => {
-            let sheets: Vec<_> = store
-                .sheets(tenant, exam)
-                .await?
-                .into_iter()
-                .filter(|s| s.student_id.as_deref() == Some(student.as_str()))
-                .collect();
-            let code = match sheets.as_slice() {
-                [] => bail!("exam {exam} has no answer sheet for student {student:?}"),
-                [only] => only.code,
-                more => bail!(
-                    "student {student:?} has {} answer-sheet pages in exam {exam}: say which with --sheet CODE",
-                    more.len()
+            let code = match student_sheet(store, tenant, exam, student).await? {
+                StudentSheet::Missing => {
+                    bail!("exam {exam} has no answer sheet for student {student:?}")
+                }
+                StudentSheet::One(code) => code,
+                StudentSheet::Several(n) => bail!(
+                    "student {student:?} has {n} answer-sheet pages in exam {exam}: say which with --sheet CODE"
                 ),
             };
             store.assign_page(tenant, item, &code).await?

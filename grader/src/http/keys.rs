@@ -29,6 +29,8 @@ pub enum KeyIn {
 #[serde(deny_unknown_fields)]
 pub struct KeyChange {
     /// The question, numbered from 1 as printed.
+    #[schema(minimum = 1)]
+    #[serde(deserialize_with = "service::number::whole")]
     pub question: u32,
     /// Its new key, the same for every version.
     pub key: Option<KeyIn>,
@@ -42,7 +44,8 @@ pub struct KeyChange {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyChanges {
-    /// The changes.
+    /// The changes (at least one).
+    #[schema(min_items = 1)]
     pub changes: Vec<KeyChange>,
 }
 

@@ -52,5 +52,5 @@ pub fn routes() -> OpenApiRouter<AppState> {
 /// The whole service: the grader's routes, the operations routes, `/openapi.json`, problem
 /// documents for unknown paths, body limits and request logs and metrics.
 pub fn app(state: AppState) -> Router {
-    service::server::app(routes(), state, TITLE, DESCRIPTION)
+    service::server::app(routes(), state, TITLE, DESCRIPTION, &[])
 }

@@ -13,7 +13,13 @@ use serde::{Deserialize, Serialize};
 use service::{ApiResult, Caller, Problem};
 use service::{Path, Query};
 use store::{Resolution, ResolveOutcome, ReviewItem, ReviewStatus, Scope, Store, TenantId};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{
+    AdditionalProperties, ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, Type,
+};
 use utoipa::{IntoParams, ToSchema};
+
+use crate::student_sheet::{StudentSheet, student_sheet};
 
 use super::scans::{page_image, png_response};
 use super::state::AppState;
@@ -264,8 +270,8 @@ pub enum AnswerIn {
 }
 
 /// A person's decision on a review item: exactly one of `answer`, `blank`, `dismiss`,
-/// `sheet_code`, `student_id`.
-#[derive(Debug, Default, Deserialize, ToSchema)]
+/// `sheet_code`, `student_id`. Its schema ([`resolve_schema`]) says "exactly one" as a `oneOf`.
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResolveIn {
     /// For an uncertain mark: the choice(s) the student marked.
@@ -280,6 +286,81 @@ pub struct ResolveIn {
     pub student_id: Option<String>,
     /// With `student_id`: the exam (by default the item's).
     pub exam_id: Option<String>,
+}
+
+impl utoipa::PartialSchema for ResolveIn {
+    fn schema() -> RefOr<Schema> {
+        resolve_schema()
+    }
+}
+
+impl ToSchema for ResolveIn {}
+
+/// `ResolveIn` as one object per kind of decision, each with its one property required and
+/// nothing else allowed (but `exam_id` beside `student_id`).
+fn resolve_schema() -> RefOr<Schema> {
+    let text = |description: &str| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .description(Some(description))
+    };
+    let yes = |description: &str| {
+        ObjectBuilder::new()
+            .schema_type(Type::Boolean)
+            .enum_values(Some([true]))
+            .description(Some(description))
+    };
+    let answer = OneOfBuilder::new()
+        .item(text(
+            "One label, e.g. \"C\", or several separated by commas (\"A,C\")",
+        ))
+        .item(
+            ArrayBuilder::new()
+                .items(ObjectBuilder::new().schema_type(Type::String))
+                .description(Some("Several labels, e.g. [\"A\", \"C\"]; [] for blank")),
+        )
+        .description(Some(
+            "For an uncertain mark: the choice(s) the student marked",
+        ));
+    let only = |name: &str, schema: RefOr<Schema>| {
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property(name, schema)
+            .required(name)
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+    };
+    let decisions = [
+        only("answer", answer.into()),
+        only(
+            "blank",
+            yes("For an uncertain mark: the student left it blank").into(),
+        ),
+        only("dismiss", yes("Nothing to change").into()),
+        only(
+            "sheet_code",
+            text("For an unidentified page: the sheet's code, as printed under its QR code")
+                .pattern(Some(SheetCode::PATTERN))
+                .into(),
+        ),
+        only(
+            "student_id",
+            text("For an unidentified page: the student whose (single-page) answer sheet it is")
+                .into(),
+        )
+        .property(
+            "exam_id",
+            text("With `student_id`: the exam (by default the item's)"),
+        ),
+    ];
+    let mut one_of = OneOfBuilder::new().description(Some(
+        "A person's decision on a review item: exactly one of `answer`, `blank`, `dismiss`, \
+         `sheet_code`, `student_id`",
+    ));
+    for decision in decisions {
+        one_of = one_of.item(decision);
+    }
+    RefOr::T(Schema::OneOf(one_of.build()))
 }
 
 /// A sheet's score after a decision.
@@ -418,24 +499,17 @@ async fn decide(
             if store.exam(tenant, &exam).await?.is_none() {
                 return Err(Problem::not_found("exam", &exam));
             }
-            let sheets: Vec<_> = store
-                .sheets(tenant, &exam)
-                .await?
-                .into_iter()
-                .filter(|s| s.student_id.as_deref() == Some(student.as_str()))
-                .collect();
-            let code = match sheets.as_slice() {
-                [] => {
+            let code = match student_sheet(store, tenant, &exam, &student).await? {
+                StudentSheet::Missing => {
                     return Err(Problem::unprocessable(format!(
                         "exam {exam} has no answer sheet for student {student:?}"
                     )));
                 }
-                [only] => only.code,
-                more => {
+                StudentSheet::One(code) => code,
+                StudentSheet::Several(n) => {
                     return Err(Problem::unprocessable(format!(
-                        "student {student:?} has {} answer-sheet pages in exam {exam}: say \
-                         which with \"sheet_code\"",
-                        more.len()
+                        "student {student:?} has {n} answer-sheet pages in exam {exam}: say \
+                         which with \"sheet_code\""
                     )));
                 }
             };

@@ -189,11 +189,13 @@ pub struct BatchAccepted {
 #[schema(value_type = String, format = Binary)]
 pub struct ScanFile(#[allow(dead_code)] Vec<u8>);
 
-/// Several scan files as `multipart/form-data`: every part is a file (any field name).
+/// Several scan files as `multipart/form-data`: every part with a filename is a file (any field
+/// name); parts without one are form fields, ignored.
 #[derive(ToSchema)]
 pub struct ScanFiles {
-    /// The files.
+    /// The files (at least one).
     #[allow(dead_code)]
+    #[schema(min_items = 1)]
     pub files: Vec<ScanFile>,
 }
 
@@ -290,11 +292,11 @@ async fn read_uploads(state: &AppState, request: Request) -> ApiResult<(Vec<Uplo
         let mut multipart = Multipart::from_request(request, state).await?;
         let mut uploads = Vec::new();
         while let Some(field) = multipart.next_field().await? {
-            let name = field
-                .file_name()
-                .or(field.name())
-                .map(clean_name)
-                .unwrap_or_else(|| format!("part-{}", uploads.len() + 1));
+            // A part without a file name is a form field (a station's note, say), not a file:
+            // grading it would record an "unreadable scan" nobody sent.
+            let Some(name) = field.file_name().map(clean_name) else {
+                continue;
+            };
             let bytes = field.bytes().await?;
             if !bytes.is_empty() {
                 uploads.push(Upload { name, bytes });
@@ -302,7 +304,8 @@ async fn read_uploads(state: &AppState, request: Request) -> ApiResult<(Vec<Uplo
         }
         if uploads.is_empty() {
             return Err(Problem::invalid_request(
-                "the multipart body holds no file: send each scan as a part",
+                "the multipart body holds no file: send each scan as a file part (with a \
+                 filename, as `curl -F files=@scan.jpg` does)",
             ));
         }
         return Ok((uploads, false));

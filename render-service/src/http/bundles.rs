@@ -54,6 +54,7 @@ pub struct RosterStudent {
 pub struct Copies {
     /// How many sheets, 1 to 10,000.
     #[schema(minimum = 1, maximum = 10000)]
+    #[serde(deserialize_with = "service::number::whole")]
     pub copies: u32,
 }
 
@@ -187,6 +188,12 @@ pub async fn create_bundle(
 ) -> ApiResult<impl IntoResponse> {
     let tenant = caller.require(Scope::Render)?;
     let Path(exam_id) = exam_id?;
+    // The exam first: a roster sent to a missing exam is a 404, whatever the roster.
+    let exam = state
+        .store()
+        .exam(tenant, &exam_id)
+        .await?
+        .ok_or_else(|| Problem::not_found("exam", &exam_id))?;
     let body = body?;
     let (roster, copies) = match media_type(&headers).as_deref() {
         Some("text/csv") => (Some(csv_roster(&body)?), None),
@@ -201,11 +208,6 @@ pub async fn create_bundle(
             ));
         }
     };
-    let exam = state
-        .store()
-        .exam(tenant, &exam_id)
-        .await?
-        .ok_or_else(|| Problem::not_found("exam", &exam_id))?;
     let pages_total = page_count(&exam.exam, roster.as_deref(), copies)?;
     let request = BundleRequest {
         roster,

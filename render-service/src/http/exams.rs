@@ -37,13 +37,22 @@ pub struct ExamView {
     pub exam: serde_json::Value,
 }
 
+/// The exam file, as a placeholder for its JSON Schema, which the document publishes under
+/// [`EXAM_FILE`] from the model (the same schema as `render-service schema`).
+#[derive(ToSchema)]
+#[schema(value_type = Object)]
+pub struct ExamFile(pub serde_json::Value);
+
+/// The component name of the exam file's schema in `/openapi.json`.
+pub const EXAM_FILE: &str = "ExamFile";
+
 /// Registers an exam.
 ///
 /// The body is the exam file of `render-service render` (its JSON Schema is printed by
 /// `render-service schema`). An invalid file is refused with the field at fault in
 /// `errors[0].field`.
 #[utoipa::path(post, path = "/v1/exams", tag = "exams",
-    request_body(content = Object, content_type = "application/json",
+    request_body(content = ExamFile, content_type = "application/json",
         description = "The exam file (JSON Schema: `render-service schema`)"),
     responses(
         (status = 201, description = "Registered", body = ExamCreated,

@@ -40,7 +40,11 @@ pub fn api() -> OpenApiRouter<AppState> {
 
 /// The whole service: its routes, the operations routes, `/openapi.json` and the middleware.
 pub fn app(state: AppState) -> Router {
-    server::app(api(), state, TITLE, DESCRIPTION)
+    let exam_file = service::openapi::JsonSchema {
+        name: exams::EXAM_FILE,
+        schema: model::Exam::json_schema(),
+    };
+    server::app(api(), state, TITLE, DESCRIPTION, &[exam_file])
 }
 
 /// A worker that renders bundles, `concurrency` at once (1 on SQLite, whose writes are one at

@@ -247,6 +247,7 @@ pub struct Scoring {
     /// Points per unit of weight for a wrong answer: 0 (default) or negative, e.g. −1 for
     /// Certo/Errado. Blank answers score 0.
     #[serde(default)]
+    #[schemars(range(max = 0.0))]
     pub wrong: f64,
     /// How multiple-correct questions are scored.
     #[serde(default)]
@@ -258,7 +259,7 @@ pub struct Scoring {
 #[serde(deny_unknown_fields)]
 pub struct Exam {
     /// Title printed on every sheet, e.g. "Simulado 1 — Matemática" (at most 200 characters).
-    #[schemars(length(max = MAX_TITLE_CHARS))]
+    #[schemars(length(min = 1, max = MAX_TITLE_CHARS), regex(pattern = r"\S"))]
     pub title: String,
     /// School name printed on every sheet (at most 200 characters).
     #[serde(default)]
@@ -279,14 +280,20 @@ pub struct Exam {
     pub language: Language,
     /// Version labels (booklet colours or letters). Default `["A"]`.
     #[serde(default = "default_versions")]
+    #[schemars(
+        length(min = 1),
+        inner(length(min = 1, max = 16), regex(pattern = r"\S"))
+    )]
     pub versions: Vec<String>,
     /// The questions, in printed order (question 1 first).
+    #[schemars(length(min = 1, max = MAX_QUESTIONS))]
     pub questions: Vec<Question>,
     /// Scoring rules.
     #[serde(default)]
     pub scoring: Scoring,
     /// Digits of the student-number grid on anonymous sheets (no roster). Default 8.
     #[serde(default = "default_student_number_digits")]
+    #[schemars(range(min = 1, max = MAX_STUDENT_NUMBER_DIGITS))]
     pub student_number_digits: u8,
 }
 

@@ -182,6 +182,11 @@ impl<'de> Deserialize<'de> for SheetCode {
     }
 }
 
+impl SheetCode {
+    /// A regular expression of a well-formed code, as printed (for schemas).
+    pub const PATTERN: &str = "^[0-9A-HJKMNP-TV-Y]{5}-[0-9A-HJKMNP-TV-Y]{5}-[0-9A-HJKMNP-TV-Y]{5}$";
+}
+
 impl schemars::JsonSchema for SheetCode {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         "SheetCode".into()
@@ -190,7 +195,7 @@ impl schemars::JsonSchema for SheetCode {
         schemars::json_schema!({
             "type": "string",
             "description": "Sheet code: three dash-separated groups of five symbols, the last one a check symbol",
-            "pattern": "^[0-9A-HJKMNP-TV-Y]{5}-[0-9A-HJKMNP-TV-Y]{5}-[0-9A-HJKMNP-TV-Y]{5}$"
+            "pattern": SheetCode::PATTERN
         })
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod extract;
+pub mod number;
 pub mod openapi;
 pub mod ops;
 pub mod problem;

@@ -60,8 +60,15 @@ impl ServeArgs {
 
 /// Assembles a service: its documented routes and the operations routes, the OpenAPI document
 /// at `/openapi.json`, problem documents for unknown paths and methods, the request body limit
-/// and the request middleware (request id, log line, metrics).
-pub fn app<S>(api: OpenApiRouter<S>, state: S, title: &str, description: &str) -> Router
+/// and the request middleware (request id, log line, metrics). `schemas` replace generated
+/// components by JSON Schemas from the model ([`openapi::document`]).
+pub fn app<S>(
+    api: OpenApiRouter<S>,
+    state: S,
+    title: &str,
+    description: &str,
+    schemas: &[openapi::JsonSchema],
+) -> Router
 where
     S: Clone + Send + Sync + 'static,
     Ops: FromRef<S>,
@@ -70,7 +77,7 @@ where
     let doc = openapi::finish(doc, title, description);
     router
         .with_state(state)
-        .merge(openapi::route(doc))
+        .merge(openapi::route(openapi::document(&doc, schemas)))
         .fallback(problem::fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
