@@ -354,9 +354,13 @@ fn ink_level(image: &GrayImage, h: &Homography, layout: &PageLayout) -> f32 {
         .corner_marks
         .iter()
         .filter(|m| !m.hollow)
-        .map(|m| {
+        .filter_map(|m| {
+            // A mark cut off past the image's edge tells nothing about the ink.
             let (cx, cy) = m.center();
-            disc_mean(image, h, cx, cy, m.size * 0.3)
+            let (px, py) = h.apply_f32(cx, cy);
+            let inside =
+                px >= 0.0 && py >= 0.0 && px < image.width() as f32 && py < image.height() as f32;
+            inside.then(|| disc_mean(image, h, cx, cy, m.size * 0.3))
         })
         .collect();
     levels.sort_by(f32::total_cmp);
