@@ -189,35 +189,13 @@ pub(crate) fn from_survivors(
     hypotheses.sort_by(|a, b| b.score.total_cmp(&a.score));
     // The QR finder patterns for the best few (they cost a crop each): they confirm the page's
     // place and rotation when the hollow mark is not there to.
-    let mut checked = 0;
-    for hyp in hypotheses.iter_mut() {
-        if checked == 6 {
-            break;
-        }
-        checked += 1;
+    for hyp in hypotheses.iter_mut().take(6) {
         if let Some(f) = finders::find(image, &hyp.h, &frames[hyp.frame]) {
             hyp.finders = Some(f);
             hyp.score += 15.0;
         }
     }
     hypotheses.sort_by(|a, b| b.score.total_cmp(&a.score));
-    if std::env::var_os("ALIGN_DEBUG").is_some() {
-        for (k, c) in candidates.iter().enumerate() {
-            eprintln!("corner {k}: {c:?}");
-        }
-        for x in hypotheses.iter().take(8) {
-            eprintln!(
-                "hyp f{} r{} score {} hollow {} finders {:?} assigned {:?}",
-                x.frame,
-                x.rot,
-                x.score,
-                x.hollow_seen,
-                x.finders,
-                x.assigned
-                    .map(|m| m.map(|m| (m.x as i32, m.y as i32, m.hollowness)))
-            );
-        }
-    }
     let Some(best) = hypotheses.first().cloned() else {
         // No two candidates place a page: the QR code alone cannot place a whole page.
         let found: Vec<&str> = (0..4)
