@@ -15,7 +15,7 @@ use crate::directory::{BundleDirectory, PageFrame, SheetDirectory, SheetInfo};
 use crate::geometry::Homography;
 use crate::guard::guarded;
 use crate::identify::{self, TextIdReader};
-use crate::marks::{self, MarkReading};
+use crate::marks::MarkReading;
 use crate::report::{AnswerReport, PageReport, ReviewReason};
 
 /// Grades scans against a directory of printed sheets.
@@ -203,7 +203,9 @@ impl Grader {
                     .get(alignment.frame)
                     .and_then(|f| self.directory.shared_layout(f));
                 if let Some(layout) = layout {
-                    let reading = marks::read_marks(image, &alignment.homography, &layout);
+                    let (h, reading) =
+                        align::read_verified(image, &alignment, &alignment.homography, &layout);
+                    scan.homography = Some(h);
                     note_reading(&mut report, &reading);
                     scan.reading = Some(reading);
                     scan.layout = Some(layout);
@@ -226,8 +228,8 @@ impl Grader {
                 scan: Some(scan),
             };
         };
+        let (h, reading) = align::read_verified(image, &alignment, &h, &sheet.layout);
         scan.homography = Some(h);
-        let reading = marks::read_marks(image, &h, &sheet.layout);
         note_reading(&mut report, &reading);
         let read = reading.answers();
         match score_sheet(&sheet.exam, &sheet.version, &read) {

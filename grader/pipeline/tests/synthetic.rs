@@ -649,3 +649,157 @@ fn pages_sharing_one_image_object_are_each_graded() {
     }
     assert_eq!(each, grader.grade_bytes("scan.pdf", &bytes));
 }
+
+/// A copier's or feeder's take of the page: turned `deg` about its centre, enlarged by `scale`,
+/// moved by (`dx`, `dy`) millimetres, on an image of the page's own size (so marks near an edge
+/// fall off it); then upside down when `half_turn`. Returns the image and how many corner marks
+/// lie wholly or partly outside it.
+fn copier(
+    src: &GrayImage,
+    layout: &model::layout::PageLayout,
+    deg: f64,
+    scale: f64,
+    (dx, dy): (f64, f64),
+    half_turn: bool,
+) -> (GrayImage, usize) {
+    let (w, h) = (f64::from(src.width()), f64::from(src.height()));
+    let (c, s) = (deg.to_radians().cos(), deg.to_radians().sin());
+    let px_per_mm = f64::from(PX_PER_PT) * 72.0 / 25.4;
+    let map = |x: f64, y: f64| {
+        let (ux, uy) = (x - w / 2.0, y - h / 2.0);
+        (
+            w / 2.0 + scale * (c * ux - s * uy) + dx * px_per_mm,
+            h / 2.0 + scale * (s * ux + c * uy) + dy * px_per_mm,
+        )
+    };
+    let corners = [(0.0, 0.0), (w, 0.0), (w, h), (0.0, h)];
+    let to = corners.map(|(x, y)| map(x, y));
+    let inv = Homography::from_points(&to, &corners).expect("inverse");
+    let mut out = warp(src, &inv, w as u32, h as u32);
+    let cut = layout
+        .corner_marks
+        .iter()
+        .filter(|m| {
+            let p = f64::from(PX_PER_PT);
+            [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)]
+                .iter()
+                .any(|(a, b)| {
+                    let (x, y) = map(
+                        f64::from(m.x + a * m.size) * p,
+                        f64::from(m.y + b * m.size) * p,
+                    );
+                    x < 0.0 || y < 0.0 || x >= w || y >= h
+                })
+        })
+        .count();
+    if half_turn {
+        out = image::imageops::rotate180(&out);
+    }
+    (out, cut)
+}
+
+/// Paints a dark square of a corner mark's size at layout (`x`, `y`): a bold title letter.
+fn blot(img: &mut GrayImage, x: f32, y: f32) {
+    let side = model::layout::MARK_SIZE;
+    for py in (y * PX_PER_PT) as u32..((y + side) * PX_PER_PT) as u32 {
+        for px in (x * PX_PER_PT) as u32..((x + side * 0.9) * PX_PER_PT) as u32 {
+            img.put_pixel(px, py, Luma([25]));
+        }
+    }
+}
+
+#[test]
+fn corner_marks_cut_off_at_any_side_still_align_and_read_the_same() {
+    let c = code(17);
+    let b = bundle(20, &[c]);
+    let img = draw(&b, &c, &standard_marks());
+    let layout = b.pages[0].layout.clone();
+    let grader = Grader::new(b);
+    // (skew °, scale, shift mm, upside down, corner marks expected cut off)
+    let only: Option<usize> = std::env::var("CASE").ok().and_then(|v| v.parse().ok());
+    let cases = [
+        (0.0, 1.05, (0.0, -6.0), false, 2), // top: the hollow mark and the top-right one
+        (0.0, 1.05, (0.0, 6.0), false, 2),  // bottom
+        (0.0, 1.05, (-6.0, 0.0), false, 2), // left: the hollow mark and the bottom-left one
+        (0.0, 1.05, (5.6, 0.0), false, 2),  // right, beside the QR code
+        (3.0, 1.05, (-5.0, -5.0), false, 1),
+        (-4.0, 1.05, (5.0, 5.0), false, 1),
+        (-3.5, 1.02, (0.0, -4.0), false, 1),
+        (0.0, 1.05, (0.0, -6.0), true, 2),
+        (0.0, 1.05, (-6.0, 0.0), true, 2),
+        (3.0, 1.05, (-5.0, -5.0), true, 1),
+        (-5.0, 1.05, (4.0, 5.0), true, 1),
+    ];
+    for (i, &(deg, scale, shift, half, cut)) in cases.iter().enumerate() {
+        if only.is_some_and(|o| o != i) {
+            continue;
+        }
+        let (d, n) = copier(&img, &layout, deg, scale, shift, half);
+        assert!(n >= cut, "case {i}: only {n} marks cut off");
+        let r = &grader.grade_bytes("cut.jpg", &jpeg(&d, 80))[0];
+        eprintln!("case {i}: {n} cut, review {:?} {:?}", r.review, r.error);
+        if n >= 3 {
+            // One mark and the QR code are too little: refused, saying what was missing.
+            let e = r.error.as_deref().unwrap_or_default();
+            assert!(e.contains("corner mark"), "case {i}: {r:?}");
+            continue;
+        }
+        check_standard(r, &c);
+        assert!(r.review.is_empty(), "case {i}: {:?}", r.review);
+    }
+}
+
+#[test]
+fn a_title_blot_where_a_cut_off_mark_should_be_is_not_taken_for_it() {
+    let c = code(18);
+    let b = bundle(20, &[c]);
+    let mut img = draw(&b, &c, &standard_marks());
+    let layout = b.pages[0].layout.clone();
+    // Bold title letters in the header, near the top-left corner mark.
+    blot(&mut img, layout.header.x + 2.0, layout.header.y + 4.0);
+    blot(&mut img, layout.header.x + 60.0, layout.header.y + 30.0);
+    let grader = Grader::new(b);
+    for (shift, half) in [
+        ((0.0, -6.0), false),
+        ((-6.0, 0.0), true),
+        ((0.0, 0.0), false),
+    ] {
+        let (d, _) = copier(&img, &layout, 1.5, 1.05, shift, half);
+        let r = &grader.grade_bytes("title.jpg", &jpeg(&d, 80))[0];
+        check_standard(r, &c);
+        assert!(r.review.is_empty(), "{shift:?}: {:?}", r.review);
+    }
+}
+
+#[test]
+fn a_page_with_too_little_left_says_what_is_missing() {
+    let c = code(19);
+    let b = bundle(20, &[c]);
+    let mut img = draw(&b, &c, &standard_marks());
+    let layout = b.pages[0].layout.clone();
+    // Three marks and the QR code gone.
+    for m in &layout.corner_marks[..3] {
+        blank(&mut img, m.x - 3.0, m.y - 3.0, m.size + 6.0, m.size + 6.0);
+    }
+    blank(
+        &mut img,
+        layout.qr.x - 2.0,
+        layout.qr.y - 2.0,
+        layout.qr.size + 4.0,
+        layout.qr.size + 4.0,
+    );
+    let r = &Grader::new(b).grade_bytes("gone.png", &png(&img))[0];
+    let e = r.error.as_deref().unwrap_or_default();
+    assert!(
+        e.contains("cannot align") && e.contains("corner mark"),
+        "{r:?}"
+    );
+}
+
+fn blank(img: &mut GrayImage, x: f32, y: f32, w: f32, h: f32) {
+    for py in (y * PX_PER_PT) as u32..((y + h) * PX_PER_PT) as u32 {
+        for px in (x * PX_PER_PT) as u32..((x + w) * PX_PER_PT) as u32 {
+            img.put_pixel(px, py, Luma([240]));
+        }
+    }
+}

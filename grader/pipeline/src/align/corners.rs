@@ -1,38 +1,12 @@
-//! Alignment: find the four corner marks, tell the rotation from the hollow one, and fit the
-//! homography from layout points to image pixels.
-//!
-//! Each image corner is searched separately: a local (adaptive) threshold, connected components,
-//! and a square blob of about the expected size with a quiet zone around it. The hollow (ring)
-//! mark is the page's top-left, whatever the rotation of the image.
+//! Corner marks: each image corner is searched separately (a local threshold, connected
+//! components, a square blob of about the expected size with a quiet zone around it). A mark cut
+//! off by the image's edge is not a candidate; the fit decides what the others mean.
 
 use image::GrayImage;
 use model::layout::CornerMark;
-use model::outcome::ReviewReason;
 
 use crate::directory::PageFrame;
 use crate::geometry::Homography;
-
-/// Why a page cannot be aligned.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AlignError {
-    /// Fewer than four plausible corner marks.
-    #[error("not a Gabarito sheet, or cannot align: {0}")]
-    NoMarks(String),
-}
-
-/// Where the page is in the image.
-#[derive(Debug, Clone)]
-pub struct Alignment {
-    /// Centres of the corner marks in image pixels, in layout order (top-left, top-right,
-    /// bottom-right, bottom-left of the page as printed).
-    pub marks: [(f32, f32); 4],
-    /// The most likely frame (index into the frames given to [`align`]).
-    pub frame: usize,
-    /// Layout → pixels for that frame.
-    pub homography: Homography,
-    /// Reasons to have a person look (e.g. the hollow mark was unclear).
-    pub doubts: Vec<ReviewReason>,
-}
 
 /// A corner-mark candidate in image pixels.
 #[derive(Debug, Clone, Copy)]
@@ -47,94 +21,9 @@ pub struct MarkBlob {
     pub hollowness: f32,
 }
 
-/// Finds the page in `image`, given the frames (paper sizes) it may have.
-pub fn align(image: &GrayImage, frames: &[PageFrame]) -> Result<Alignment, AlignError> {
-    let first = frames
-        .first()
-        .ok_or_else(|| AlignError::NoMarks("no page frame to look for".into()))?;
-    let (w, h) = (image.width() as f32, image.height() as f32);
-    if w < 200.0 || h < 200.0 {
-        return Err(AlignError::NoMarks(format!(
-            "image too small ({w}×{h} pixels)"
-        )));
-    }
-    // Pixels per point if the image is the page (scans): the long side is the page height.
-    let scale = w.max(h) / first.paper.height.max(first.paper.width);
-    let mark_px = first.corner_marks[0].size * scale;
-    let region = (w.min(h) * 0.3).round() as u32;
-    let corners = [
-        (0, 0),
-        (image.width() - region, 0),
-        (image.width() - region, image.height() - region),
-        (0, image.height() - region),
-    ];
-    let mut candidates: Vec<Vec<MarkBlob>> = Vec::with_capacity(4);
-    let mut missing = Vec::new();
-    for (k, &(x0, y0)) in corners.iter().enumerate() {
-        let corner = [(0.0, 0.0), (w, 0.0), (w, h), (0.0, h)][k];
-        let c = find_marks(image, x0, y0, region, mark_px, corner);
-        if c.is_empty() {
-            missing.push(["top-left", "top-right", "bottom-right", "bottom-left"][k]);
-        }
-        candidates.push(c);
-    }
-    if !missing.is_empty() {
-        return Err(AlignError::NoMarks(format!(
-            "no corner mark found at the image's {}",
-            missing.join(", ")
-        )));
-    }
-    // The four candidates (one per corner) that best form the page's rectangle; nearer the
-    // corners wins ties.
-    let mut best: Option<(f32, [MarkBlob; 4])> = None;
-    for (i0, a) in candidates[0].iter().enumerate() {
-        for (i1, b) in candidates[1].iter().enumerate() {
-            for (i2, c) in candidates[2].iter().enumerate() {
-                for (i3, d) in candidates[3].iter().enumerate() {
-                    let e = shape_error([a, b, c, d], frames) + 0.01 * (i0 + i1 + i2 + i3) as f32;
-                    if best.as_ref().is_none_or(|(be, _)| e < *be) {
-                        best = Some((e, [*a, *b, *c, *d]));
-                    }
-                }
-            }
-        }
-    }
-    let Some((_, found)) = best else {
-        return Err(AlignError::NoMarks("no corner marks".into()));
-    };
-    let mut doubts = Vec::new();
-    // The hollow mark: clearly lighter in its centre than the three others.
-    let mut order: Vec<usize> = (0..4).collect();
-    order.sort_by(|&a, &b| found[b].hollowness.total_cmp(&found[a].hollowness));
-    let (top, second) = (found[order[0]].hollowness, found[order[1]].hollowness);
-    if top < 0.35 || top - second < 0.15 {
-        doubts.push(ReviewReason::OrientationUnclear { top, second });
-    }
-    let k = order[0];
-    let marks: [(f32, f32); 4] = std::array::from_fn(|j| {
-        let b = found[(k + j) % 4];
-        (b.x, b.y)
-    });
-    let (frame, ratio_error) = best_frame(&marks, frames);
-    if ratio_error > 0.12 {
-        return Err(AlignError::NoMarks(format!(
-            "corner marks do not form the page's rectangle (proportions off by {:.0}%)",
-            ratio_error * 100.0
-        )));
-    }
-    let homography = homography_for(&marks, &frames[frame].corner_marks)
-        .ok_or_else(|| AlignError::NoMarks("corner marks are degenerate".into()))?;
-    Ok(Alignment {
-        marks,
-        frame,
-        homography,
-        doubts,
-    })
-}
-
 /// The frame whose mark rectangle has the proportions closest to the detected one, and the
 /// relative error of those proportions.
-fn best_frame(marks: &[(f32, f32); 4], frames: &[PageFrame]) -> (usize, f32) {
+pub(crate) fn best_frame(marks: &[(f32, f32); 4], frames: &[PageFrame]) -> (usize, f32) {
     let d = |a: (f32, f32), b: (f32, f32)| ((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)).sqrt();
     let across = (d(marks[0], marks[1]) + d(marks[3], marks[2])) / 2.0;
     let down = (d(marks[0], marks[3]) + d(marks[1], marks[2])) / 2.0;
@@ -198,7 +87,7 @@ impl Integral {
 
 /// Searches the `size`×`size` region at (`x0`, `y0`) for corner-mark candidates of about
 /// `mark_px` pixels, nearest the image corner `corner` first (at most [`MAX_CANDIDATES`]).
-fn find_marks(
+pub(crate) fn find_marks(
     image: &GrayImage,
     x0: u32,
     y0: u32,
@@ -285,11 +174,11 @@ fn find_marks(
 }
 
 /// Candidates kept per image corner.
-const MAX_CANDIDATES: usize = 4;
+pub(crate) const MAX_CANDIDATES: usize = 4;
 
 /// How badly four marks (image corners TL, TR, BR, BL) fit a page: proportions against the
 /// closest frame, opposite sides (keystone up to ~8% keeps them within 20%), equal mark sizes.
-fn shape_error(q: [&MarkBlob; 4], frames: &[PageFrame]) -> f32 {
+pub(crate) fn shape_error(q: [&MarkBlob; 4], frames: &[PageFrame]) -> f32 {
     let p = q.map(|b| (b.x, b.y));
     let d = |a: (f32, f32), b: (f32, f32)| ((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)).sqrt();
     let (top, bottom) = (d(p[0], p[1]), d(p[3], p[2]));
