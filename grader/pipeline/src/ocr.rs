@@ -159,11 +159,14 @@ fn normalise(t: &[f32]) -> Option<Vec<f32>> {
     (norm > 1e-3).then(|| t.iter().map(|v| (v - mean) / norm).collect())
 }
 
+/// A straight edge of an outline, from its first point to its second (template pixels, y down).
+type Edge = ((f32, f32), (f32, f32));
+
 /// A glyph outline as straight edges in template pixels (y down).
 struct Flatten {
     scale: f32,
     origin: (f32, f32),
-    edges: Vec<((f32, f32), (f32, f32))>,
+    edges: Vec<Edge>,
     start: (f32, f32),
     last: (f32, f32),
 }
@@ -236,7 +239,7 @@ impl OutlineBuilder for Flatten {
 const SUPERSAMPLE: usize = 4;
 
 /// Ink coverage of the polygon `edges` (non-zero winding) in a `w`×`h` grid, by supersampling.
-fn fill(edges: &[((f32, f32), (f32, f32))], w: usize, h: usize) -> Vec<f32> {
+fn fill(edges: &[Edge], w: usize, h: usize) -> Vec<f32> {
     let mut out = vec![0.0f32; w * h];
     let weight = 1.0 / (SUPERSAMPLE * SUPERSAMPLE) as f32;
     let mut crossings: Vec<(f32, i32)> = Vec::new();
@@ -805,7 +808,7 @@ pub fn resolve(reading: &Reading, directory: &dyn SheetDirectory) -> Result<Shee
     }
     let mut found: Vec<SheetInfo> = Vec::new();
     let mut valid_unknown: Option<SheetCode> = None;
-    let mut pick = vec![0usize; CODE_LEN];
+    let mut pick = [0usize; CODE_LEN];
     loop {
         let text: String = pick
             .iter()
@@ -1011,11 +1014,8 @@ mod tests {
         let c = code(7);
         let dir = Codes::new(&[c]);
         let bare = c.qr_payload().into_bytes();
-        for cell in 0..CODE_LEN {
-            let s = ALPHABET
-                .iter()
-                .position(|&a| a == bare[cell])
-                .expect("symbol");
+        for (cell, &printed) in bare.iter().enumerate() {
+            let s = ALPHABET.iter().position(|&a| a == printed).expect("symbol");
             // The three nearest look-alikes, and one unlike symbol.
             let mut subs = look_alikes(s);
             let unlike = subs.pop().expect("31 symbols");
@@ -1039,15 +1039,15 @@ mod tests {
         let bare = printed.qr_payload().into_bytes();
         let mut near = Vec::new();
         'search: for a in 0..CODE_LEN - 1 {
-            for sa in 0..ALPHABET.len() {
+            for &sa in ALPHABET {
                 let mut b = bare.clone();
-                if b[a] == ALPHABET[sa] {
+                if b[a] == sa {
                     continue;
                 }
-                b[a] = ALPHABET[sa];
+                b[a] = sa;
                 // The check symbol fixes the last cell: the nearest valid neighbours.
-                for sl in 0..ALPHABET.len() {
-                    b[CODE_LEN - 1] = ALPHABET[sl];
+                for &sl in ALPHABET {
+                    b[CODE_LEN - 1] = sl;
                     if let Ok(code) = SheetCode::parse(&String::from_utf8_lossy(&b)) {
                         near.push(code);
                     }
