@@ -39,6 +39,8 @@ fn main() -> anyhow::Result<()> {
         (FillStyle::Cross, Tool::Pen),
         (FillStyle::Check, Tool::Pen),
         (FillStyle::Erased, Tool::Pencil),
+        (FillStyle::Residue, Tool::Pencil),
+        (FillStyle::Residue, Tool::Pencil),
     ];
     let mut lines = Vec::new();
     for (i, &(style, tool)) in styles.iter().enumerate() {
@@ -71,7 +73,7 @@ fn main() -> anyhow::Result<()> {
         let x = ((first.x - 30.0) * s) as u32;
         let y = ((first.y - 10.0) * s) as u32;
         let sub =
-            image::imageops::crop_imm(img, x, y, (110.0 * s) as u32, (110.0 * s) as u32).to_image();
+            image::imageops::crop_imm(img, x, y, (110.0 * s) as u32, (150.0 * s) as u32).to_image();
         std::fs::write(out.join(name), encode_png(&sub)?)?;
         Ok(())
     };
@@ -93,9 +95,11 @@ fn main() -> anyhow::Result<()> {
     wanted.push("pen-stroke".into());
     wanted.push("stain".into());
     wanted.push("upside-down".into());
+    wanted.push("scribbled".into());
     let mix = Mix {
         qr_stroke_rate: 0.2,
         qr_stain_rate: 0.2,
+        qr_scribble_rate: 0.2,
         ..Mix::realistic()
     };
     for index in 0..200 {
@@ -112,6 +116,7 @@ fn main() -> anyhow::Result<()> {
                 match dmg {
                     gabarito_tests::scenario::QrDamage::PenStroke => "pen-stroke",
                     gabarito_tests::scenario::QrDamage::Stain => "stain",
+                    gabarito_tests::scenario::QrDamage::Scribbled => "scribbled",
                 }
                 .into(),
             );
@@ -137,7 +142,7 @@ fn main() -> anyhow::Result<()> {
         )?;
         // The QR corner at full resolution.
         let qr = fx.bundle.pages[p].layout.qr;
-        if key == "pen-stroke" || key == "stain" {
+        if key == "pen-stroke" || key == "stain" || key == "scribbled" {
             let (cx, cy) = hom.map(
                 f64::from((qr.x + qr.size / 2.0) * s),
                 f64::from((qr.y + qr.size / 2.0) * s),

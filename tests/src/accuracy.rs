@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use model::outcome::ReviewReason;
 use model::scoring::AnswerState;
 use pipeline::{IdentifiedBy, PageReport};
 use serde::Serialize;
@@ -64,6 +65,11 @@ pub struct SheetJudgement {
     /// Every bubble's fill above the sheet's empty level, labelled with the style of the ink in
     /// it (`empty` for none), when the grader exposes fills.
     pub bubble_fills: Vec<(&'static str, f32)>,
+    /// Every bubble's peak darkness above the sheet's empty peak, labelled likewise.
+    pub bubble_peaks: Vec<(&'static str, f32)>,
+    /// Why the page could not be aligned, or its alignment not trusted (the grader's error or
+    /// review reason), if so.
+    pub alignment_failure: Option<String>,
 }
 
 fn same_labels(a: &[String], b: &[String]) -> bool {
@@ -97,6 +103,8 @@ pub fn judge(report: Option<&PageReport>, truth: &SheetTruth) -> SheetJudgement 
             fills: BTreeMap::new(),
             levels: None,
             bubble_fills: Vec::new(),
+            bubble_peaks: Vec::new(),
+            alignment_failure: Some("no report for this file".into()),
         };
     };
     let code_matches = report
@@ -129,6 +137,19 @@ pub fn judge(report: Option<&PageReport>, truth: &SheetTruth) -> SheetJudgement 
         .iter()
         .map(|q| judge_question(report, q))
         .collect();
+    let alignment_failure = report.error.clone().or_else(|| {
+        report
+            .review
+            .iter()
+            .find(|r| {
+                matches!(
+                    r,
+                    ReviewReason::AlignmentUnverified { .. }
+                        | ReviewReason::OrientationUnclear { .. }
+                )
+            })
+            .map(ToString::to_string)
+    });
     SheetJudgement {
         file_name: truth.file_name.clone(),
         identified_by: report.identified_by,
@@ -141,6 +162,8 @@ pub fn judge(report: Option<&PageReport>, truth: &SheetTruth) -> SheetJudgement 
         fills: BTreeMap::new(),
         levels: None,
         bubble_fills: Vec::new(),
+        bubble_peaks: Vec::new(),
+        alignment_failure,
     }
 }
 
@@ -272,6 +295,37 @@ pub struct Tally {
     pub sheet_problems: Vec<String>,
     /// The grader's bubble fills above each sheet's empty level, by ink style.
     pub fills_by_style: BTreeMap<String, Vec<f32>>,
+    /// The grader's bubble peaks above each sheet's empty peak, by ink style.
+    pub peaks_by_style: BTreeMap<String, Vec<f32>>,
+    /// Sheets that could not be aligned or whose alignment was not trusted.
+    pub alignment_failures: usize,
+    /// Those sheets by message (numbers replaced by `#`).
+    pub alignment_messages: BTreeMap<String, usize>,
+    /// Per number of corner marks cut by the image's edge: sheets, alignment failures, sheets
+    /// needing review.
+    pub by_corners_cut: BTreeMap<u8, (usize, usize, usize)>,
+    /// Per damage done to the QR code (`none` for none): which step identified the sheets.
+    pub identified_by_qr_damage: BTreeMap<String, BTreeMap<String, usize>>,
+    /// Sheets whose QR code or printed id the image's edge cuts (no step can name them).
+    pub id_cut: usize,
+}
+
+/// A message with its numbers replaced by `#`, so that alike failures group together.
+fn message_kind(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut in_number = false;
+    for c in message.chars() {
+        if c.is_ascii_digit() || (in_number && c == '.') {
+            if !in_number {
+                out.push('#');
+            }
+            in_number = true;
+        } else {
+            in_number = false;
+            out.push(c);
+        }
+    }
+    out
 }
 
 impl Tally {
@@ -291,20 +345,59 @@ impl Tally {
                     .unwrap_or_default()
             })
             .unwrap_or_else(|| "none".into());
-        *self.identified_by.entry(by).or_default() += 1;
+        *self.identified_by.entry(by.clone()).or_default() += 1;
+        self.id_cut += usize::from(truth.id_cut);
+        let damage = truth.qr_damage.map_or_else(
+            || "none".to_string(),
+            |d| {
+                serde_json::to_value(d)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default()
+            },
+        );
+        *self
+            .identified_by_qr_damage
+            .entry(damage)
+            .or_default()
+            .entry(by)
+            .or_default() += 1;
+        if let Some(m) = &j.alignment_failure {
+            self.alignment_failures += 1;
+            *self.alignment_messages.entry(message_kind(m)).or_default() += 1;
+        }
+        let corners = self
+            .by_corners_cut
+            .entry(truth.corner_marks_cut)
+            .or_default();
+        corners.0 += 1;
+        corners.1 += usize::from(j.alignment_failure.is_some());
+        corners.2 += usize::from(j.needs_review);
         for (style, fill) in &j.bubble_fills {
             self.fills_by_style
                 .entry((*style).to_string())
                 .or_default()
                 .push(*fill);
         }
+        for (style, peak) in &j.bubble_peaks {
+            self.peaks_by_style
+                .entry((*style).to_string())
+                .or_default()
+                .push(*peak);
+        }
         let profile = truth.profile.name().to_string();
-        let tags = truth.degradation.tags();
+        let mut tags = truth.degradation.tags();
+        if truth.corner_marks_cut > 0 {
+            tags.push("corner-cut");
+        }
+        if truth.corner_marks_lost > 0 {
+            tags.push("corner-lost");
+        }
         let entry = self.review_by_profile.entry(profile.clone()).or_default();
         entry.0 += usize::from(j.needs_review);
         entry.1 += 1;
         let capture = format!(
-            "{} [{}]{}{}",
+            "{} [{}]{}{}{}",
             profile,
             tags.join(","),
             truth
@@ -315,6 +408,14 @@ impl Tally {
                 " (180°)"
             } else {
                 ""
+            },
+            if truth.corner_marks_cut > 0 {
+                format!(
+                    " corner marks cut {} (lost {})",
+                    truth.corner_marks_cut, truth.corner_marks_lost
+                )
+            } else {
+                String::new()
             }
         );
         if j.needs_review || !j.identified_locally || j.wrong_identity {
@@ -416,7 +517,7 @@ impl Tally {
     /// The acceptance figures on one line.
     pub fn summary(&self) -> String {
         format!(
-            "SUMMARY {} sheets | questions right {:.3}% | uncertain {:.3}% | silently wrong {} | not read {} | sheets needing review {:.2}% | identified locally {:.2}% | wrong identities {}",
+            "SUMMARY {} sheets | questions right {:.3}% | uncertain {:.3}% | silently wrong {} | not read {} | sheets needing review {:.2}% | identified locally {:.2}% | wrong identities {} | alignment failures {}",
             self.sheets,
             self.right_pct(),
             Counts::pct(self.questions.uncertain, self.questions.total()),
@@ -424,7 +525,8 @@ impl Tally {
             self.questions.not_read,
             100.0 - self.no_review_pct(),
             self.identified_locally_pct(),
-            self.wrong_identity
+            self.wrong_identity,
+            self.alignment_failures
         )
     }
 
@@ -455,7 +557,36 @@ impl Tally {
             self.right_identity,
             self.wrong_identity
         );
-        let _ = writeln!(out, "identified by: {:?}", self.identified_by);
+        let _ = writeln!(
+            out,
+            "identified by (step: sheets): {:?}",
+            self.identified_by
+        );
+        let _ = writeln!(
+            out,
+            "sheets whose QR code or printed id is cut by the image's edge: {}",
+            self.id_cut
+        );
+        let _ = writeln!(out, "identified by, per damage to the QR code:");
+        for (damage, by) in &self.identified_by_qr_damage {
+            let _ = writeln!(out, "  {damage:>10}: {by:?}");
+        }
+        let _ = writeln!(
+            out,
+            "alignment failures: {} ({:.2}% of sheets)",
+            self.alignment_failures,
+            Counts::pct(self.alignment_failures, self.sheets)
+        );
+        for (m, n) in &self.alignment_messages {
+            let _ = writeln!(out, "  {n:>5} × {m}");
+        }
+        let _ = writeln!(
+            out,
+            "by corner marks cut by the image's edge: sheets / alignment failures / needing review"
+        );
+        for (cut, (n, failed, review)) in &self.by_corners_cut {
+            let _ = writeln!(out, "  {cut} cut: {n} / {failed} / {review}");
+        }
         let _ = writeln!(out, "by fill style:");
         for (k, c) in &self.by_style {
             let _ = writeln!(out, "  {k:>13}: {}", c.line());
@@ -473,17 +604,26 @@ impl Tally {
         for (k, c) in &self.by_tag {
             let _ = writeln!(out, "  {k:>13}: {}", c.line());
         }
-        if !self.fills_by_style.is_empty() {
-            let _ = writeln!(
-                out,
-                "grader fill above the sheet's empty level, by ink in the bubble (percentiles):"
-            );
+        for (title, by_style) in [
+            (
+                "grader fill above the sheet's empty level",
+                &self.fills_by_style,
+            ),
+            (
+                "grader peak darkness above the sheet's empty peak",
+                &self.peaks_by_style,
+            ),
+        ] {
+            if by_style.is_empty() {
+                continue;
+            }
+            let _ = writeln!(out, "{title}, by ink in the bubble (percentiles):");
             let _ = writeln!(
                 out,
                 "  {:>13}  {:>7} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6}",
                 "ink", "n", "min", "p0.1", "p1", "p50", "p99", "p99.9", "max"
             );
-            for (k, v) in &self.fills_by_style {
+            for (k, v) in by_style {
                 let mut v = v.clone();
                 v.sort_by(f32::total_cmp);
                 let p = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];

@@ -103,8 +103,24 @@ pub struct Geometry {
     /// Output pixels per page pixel (scale error × resolution change).
     pub scale: f32,
     /// Space around the page's bounding box, output pixels: left, top, right, bottom. Unequal
-    /// margins are the page's shift on the bed or in the frame.
+    /// margins are the page's shift on the bed or in the frame; a negative margin crops the page
+    /// (a scan area no larger than the paper, a skewed or enlarged copy cut at the paper's edge).
     pub margins: [f32; 4],
+}
+
+impl Geometry {
+    /// Sets the margins so that the output is a fixed `frame` (output pixels, e.g. the paper's
+    /// size at the scan's resolution) with the page's centre moved by `shift` (output pixels,
+    /// right and down) from the frame's centre. Whatever the rotation and scale push past the
+    /// frame is cut off, as a scanner set to A4 does with a skewed sheet.
+    pub fn frame(&mut self, page: (u32, u32), frame: (f32, f32), shift: (f32, f32)) {
+        self.margins = [0.0; 4];
+        let Some((_, bw, bh)) = page_transform(page.0, page.1, self) else {
+            return;
+        };
+        let (ex, ey) = ((frame.0 - bw as f32) / 2.0, (frame.1 - bh as f32) / 2.0);
+        self.margins = [ex + shift.0, ey + shift.1, ex - shift.0, ey - shift.1];
+    }
 }
 
 /// What lies around the page.
@@ -234,6 +250,9 @@ impl Degradation {
         }
         if matches!(self.background, Background::Table { .. }) {
             tags.push("photo");
+        }
+        if g.margins.iter().any(|&m| m < 0.0) {
+            tags.push("cropped");
         }
         tags
     }

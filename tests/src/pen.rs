@@ -29,11 +29,16 @@ pub enum FillStyle {
     Check,
     /// What an eraser leaves of a pencil fill: a light, patchy smudge. Not a mark.
     Erased,
+    /// What an eraser leaves of a hard-pressed fill (or a pencil draft gone over in pen
+    /// elsewhere): a smooth graphite smear 8–20% darker than the paper, often wider than the
+    /// bubble and dragged along the eraser's path, sometimes with faint remnants of the strokes.
+    /// Not a mark, but as dark on average as light pencil.
+    Residue,
 }
 
 impl FillStyle {
     /// Every style, for reports.
-    pub const ALL: [FillStyle; 7] = [
+    pub const ALL: [FillStyle; 8] = [
         FillStyle::PenFull,
         FillStyle::PencilFull,
         FillStyle::LightPencil,
@@ -41,11 +46,12 @@ impl FillStyle {
         FillStyle::Cross,
         FillStyle::Check,
         FillStyle::Erased,
+        FillStyle::Residue,
     ];
 
     /// Whether a person grading by hand would count the bubble as marked.
     pub fn is_mark(self) -> bool {
-        self != FillStyle::Erased
+        !matches!(self, FillStyle::Erased | FillStyle::Residue)
     }
 
     /// Short name, as in reports.
@@ -58,6 +64,7 @@ impl FillStyle {
             FillStyle::Cross => "cross",
             FillStyle::Check => "check",
             FillStyle::Erased => "erased",
+            FillStyle::Residue => "residue",
         }
     }
 }
@@ -452,6 +459,7 @@ pub fn draw_mark<R: Rng + ?Sized>(
                 },
             );
         }
+        FillStyle::Residue => draw_residue(img, jx, jy, r, px_per_mm, rng),
     }
     let after = disc_pixels(img, cx, cy, r);
     let n = before.len().max(1) as f32;
@@ -467,6 +475,105 @@ pub fn draw_mark<R: Rng + ?Sized>(
     MarkStats {
         added_darkness: added / n,
         dark_fraction: dark as f32 / n,
+    }
+}
+
+/// Erasure residue: a smooth smear dragged along the eraser's path, its darkness (8–20% of
+/// the light) mottled at the scale of paper fibres rather than pencil grain, with a feathered
+/// edge; on half the bubbles faint remnants of the erased strokes show through.
+fn draw_residue<R: Rng + ?Sized>(
+    img: &mut GrayImage,
+    cx: f32,
+    cy: f32,
+    r: f32,
+    px_per_mm: f32,
+    rng: &mut R,
+) {
+    let target = uniform(rng, 0.08, 0.2);
+    let mut ink = Ink::pencil(rng, px_per_mm, 1.0);
+    ink.grain = uniform(rng, 0.05, 0.15);
+    let remnants = rng.random_bool(0.5);
+    ink.streak_depth = if remnants {
+        uniform(rng, 0.15, 0.4)
+    } else {
+        0.0
+    };
+    // Mean of grain × streaks, so that `target` is the smear's mean absorption.
+    ink.darkness = target / ((1.0 - ink.grain / 2.0) * (1.0 - ink.streak_depth / 2.0));
+    let along = uniform(rng, 0.0, std::f32::consts::PI);
+    let (sa, ca) = along.sin_cos();
+    let stretch = uniform(rng, 1.0, 1.5);
+    let radius = r * uniform(rng, 0.9, 1.3);
+    let blob = Blob::new(rng, 0.0, 0.0, radius, 0.08);
+    let seed: u64 = rng.random();
+    let cell = uniform(rng, 0.8, 1.5) * px_per_mm;
+    // The smear in its own frame: stretched along the eraser's stroke.
+    let local = move |x: f32, y: f32| {
+        let (dx, dy) = (x - cx, y - cy);
+        let u = (dx * ca + dy * sa) / stretch;
+        let v = -dx * sa + dy * ca;
+        (u, v)
+    };
+    let reach = radius * stretch * 1.5;
+    paint(
+        img,
+        (cx - reach, cy - reach, cx + reach, cy + reach),
+        |x, y| {
+            let (u, v) = local(x, y);
+            blob.contains(u, v)
+        },
+        &ink,
+        move |x, y| {
+            let (u, v) = local(x as f32 + 0.5, y as f32 + 0.5);
+            // Feathered edge: the eraser thins the graphite towards the smear's rim.
+            let d = (u * u + v * v).sqrt() / radius;
+            let edge = ((1.05 - d) / 0.35).clamp(0.0, 1.0);
+            let mottle = 0.7 + 0.6 * value_noise(x as f32, y as f32, cell, seed);
+            edge * mottle
+        },
+    );
+}
+
+/// Scribbles over a whole rectangle (`x0, y0, x1, y1`, pixels) with a pen, as a student does to
+/// blot out what is printed there: dense back-and-forth strokes in two directions, staying inside
+/// the rectangle.
+pub fn draw_scribble<R: Rng + ?Sized>(
+    img: &mut GrayImage,
+    rect: (f32, f32, f32, f32),
+    px_per_mm: f32,
+    rng: &mut R,
+) {
+    let (x0, y0, x1, y1) = rect;
+    let mut ink = Ink::pen(rng, px_per_mm);
+    ink.darkness = uniform(rng, 0.8, 0.95);
+    let width = uniform(rng, 0.5, 0.9) * px_per_mm;
+    let half = width / 2.0;
+    for pass in 0..2 {
+        let pitch = uniform(rng, 0.5, 0.9) * px_per_mm;
+        let mut points = Vec::new();
+        let horizontal = pass == 0;
+        let (lo, hi) = if horizontal { (y0, y1) } else { (x0, x1) };
+        let mut t = lo + half;
+        let mut forward = true;
+        while t < hi - half {
+            let (a, b) = if horizontal {
+                ((x0 + half, t), (x1 - half, t + pitch * 0.5))
+            } else {
+                ((t, y0 + half), (t + pitch * 0.5, y1 - half))
+            };
+            let jitter = |rng: &mut R, p: (f32, f32)| {
+                (
+                    (p.0 + normal(rng, 0.0, 0.3 * px_per_mm)).clamp(x0 + half, x1 - half),
+                    (p.1 + normal(rng, 0.0, 0.3 * px_per_mm)).clamp(y0 + half, y1 - half),
+                )
+            };
+            let (a, b) = if forward { (a, b) } else { (b, a) };
+            points.push(jitter(rng, a));
+            points.push(jitter(rng, b));
+            forward = !forward;
+            t += pitch;
+        }
+        stroke_with(img, &points, width, &ink);
     }
 }
 
@@ -641,6 +748,8 @@ mod tests {
             assert!(pencil > 0.3 && pencil < full, "pencil {pencil}");
             assert!(light > 0.15 && light < pencil, "light {light}");
             assert!(erased < 0.1, "erased {erased}");
+            let residue = stats(FillStyle::Residue, Tool::Pencil, seed).added_darkness;
+            assert!(residue > 0.04 && residue < 0.22, "residue {residue}");
             let cross = stats(FillStyle::Cross, Tool::Pen, seed).added_darkness;
             assert!(cross > 0.15 && cross < 0.6, "cross {cross}");
             let check = stats(FillStyle::Check, Tool::Pen, seed).added_darkness;

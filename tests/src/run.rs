@@ -120,7 +120,7 @@ pub fn grade_set(
                         .iter()
                         .filter(|b| b.question == q.question)
                         .map(|b| b.choice.as_str());
-                    for (label, fill) in labels.zip(&q.fills) {
+                    for ((label, fill), peak) in labels.zip(&q.fills).zip(&q.peaks) {
                         let style = truth
                             .marks
                             .iter()
@@ -129,6 +129,9 @@ pub fn grade_set(
                         judgement
                             .bubble_fills
                             .push((style, fill - reading.empty_level));
+                        judgement
+                            .bubble_peaks
+                            .push((style, peak - reading.empty_peak));
                     }
                 }
             }

@@ -11,11 +11,12 @@ use serde::Serialize;
 use crate::SimError;
 use crate::degrade::{
     Background, Degradation, Geometry, Homography, Lighting, Shadow, degrade, encode_jpeg,
+    page_transform,
 };
 use crate::noise::{hash3, normal, uniform};
 use crate::pen::{
-    FillStyle, MarkSpec, MarkStats, StrayKind, Tool, draw_mark, draw_pen_stroke, draw_stain,
-    draw_stray, stray_path,
+    FillStyle, MarkSpec, MarkStats, StrayKind, Tool, draw_mark, draw_pen_stroke, draw_scribble,
+    draw_stain, draw_stray, stray_path,
 };
 use crate::rasterize::px_per_pt;
 
@@ -61,6 +62,38 @@ pub enum QrDamage {
     PenStroke,
     /// A stain over part of the code.
     Stain,
+    /// The whole code scribbled out in pen; the printed id under it left intact.
+    Scribbled,
+}
+
+/// Which table of captures the degradations are drawn from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Captures {
+    /// What a school's scanners and phones usually do (`Mix::realistic`).
+    Realistic,
+    /// The worst that scanning stations and copiers really produce: skew up to ±6°, copies at
+    /// 95–105%, pages fed up to 5 mm off-centre into a paper-sized scan area (corner marks cut
+    /// off), keystone up to 6%, 200 dpi, JPEG 45–90 (`Mix::harsh`).
+    Harsh,
+}
+
+/// Erasures in the harsh mix: who erases, and how often.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Erasures {
+    /// Chance that a student erases at all (pencil users, and pen users who drafted in pencil).
+    pub students: f64,
+    /// Per answered question of an erasing student: range of the chance of residue beside the
+    /// answer (the student's first choice, rubbed out).
+    pub beside: (f32, f32),
+    /// Per blank question of an erasing student: range of the chance that it holds residue.
+    pub alone_in_blank: (f32, f32),
+    /// Per answered question of an erasing student: chance the answer was rubbed out and the
+    /// question left blank (residue alone, where the answer was).
+    pub changed_to_blank: f64,
+    /// Share of erasures that leave the smooth residue (8–20% dark); the rest leave the light,
+    /// patchy kind of the realistic mix.
+    pub residue_share: f64,
 }
 
 /// The proportions a set of sheets is drawn with.
@@ -80,6 +113,14 @@ pub struct Mix {
     pub jpeg_quality: Option<(u8, u8)>,
     /// Whether some feeder scans are made at two thirds of the resolution (200 dpi from 300).
     pub low_dpi: bool,
+    /// Chance that the QR code is scribbled out entirely (the printed id under it intact).
+    pub qr_scribble_rate: f64,
+    /// Which capture table the degradations are drawn from.
+    pub captures: Captures,
+    /// Erasure residue beyond the realistic mix's (which erases only for pencil users, lightly).
+    pub erasures: Option<Erasures>,
+    /// Stray dots and ticks also between bubbles, more strays per sheet.
+    pub dense_strays: bool,
 }
 
 impl Mix {
@@ -94,6 +135,46 @@ impl Mix {
             qr_stain_rate: 0.03,
             jpeg_quality: None,
             low_dpi: true,
+            qr_scribble_rate: 0.0,
+            captures: Captures::Realistic,
+            erasures: None,
+            dense_strays: false,
+        }
+    }
+
+    /// The harshest scans a new school's batch holds (issue 10): every capture skewed up to
+    /// ±6°, copies at 95–105%, feeders and copiers cutting corner marks off, phones at up to 6%
+    /// keystone, uneven light, low contrast, blur, noise, 200 dpi, JPEG 45–90; erasure residue
+    /// 8–20% darker than the paper alone and beside answers; stray dots between bubbles; pen
+    /// strokes and stains over the QR code, and codes scribbled out entirely.
+    pub fn harsh() -> Self {
+        Self {
+            profiles: [0.2, 0.35, 0.2, 0.25],
+            all_styles: true,
+            stray_rate: 0.5,
+            qr_stroke_rate: 0.08,
+            qr_stain_rate: 0.08,
+            jpeg_quality: None,
+            low_dpi: true,
+            qr_scribble_rate: 0.06,
+            captures: Captures::Harsh,
+            erasures: Some(Erasures {
+                students: 0.5,
+                beside: (0.03, 0.1),
+                alone_in_blank: (0.3, 0.8),
+                changed_to_blank: 0.02,
+                residue_share: 0.8,
+            }),
+            dense_strays: true,
+        }
+    }
+
+    /// A named mix: `realistic` or `harsh`.
+    pub fn named(name: &str) -> Option<Self> {
+        match name {
+            "realistic" => Some(Self::realistic()),
+            "harsh" => Some(Self::harsh()),
+            _ => None,
         }
     }
 
@@ -108,6 +189,10 @@ impl Mix {
             qr_stain_rate: 0.0,
             jpeg_quality: Some(jpeg_quality),
             low_dpi: false,
+            qr_scribble_rate: 0.0,
+            captures: Captures::Realistic,
+            erasures: None,
+            dense_strays: false,
         }
     }
 }
@@ -161,6 +246,12 @@ pub struct SheetTruth {
     pub qr_damage: Option<QrDamage>,
     /// Stray marks drawn.
     pub strays: Vec<StrayKind>,
+    /// Corner marks cut by the image's edge, partly or wholly.
+    pub corner_marks_cut: u8,
+    /// Corner marks at least half gone past the image's edge (their centre outside).
+    pub corner_marks_lost: u8,
+    /// The QR code or the printed id is cut by the image's edge: no step can name the sheet.
+    pub id_cut: bool,
     /// Every degradation, exactly.
     pub degradation: Degradation,
     /// Per question, in order.
@@ -356,6 +447,170 @@ fn draw_degradation<R: Rng + ?Sized>(rng: &mut R, profile: Profile, mix: &Mix) -
     d
 }
 
+/// The harsh table: every capture may be skewed up to ±6° and be a 95–105% copy; feeders and
+/// copiers scan into a paper-sized area with the page up to 5 mm off-centre, so corner marks are
+/// cut off; `page` is the clean page's size in pixels, `px_per_mm` its resolution.
+fn draw_harsh_degradation<R: Rng + ?Sized>(
+    rng: &mut R,
+    profile: Profile,
+    mix: &Mix,
+    page: (u32, u32),
+    layout: &model::layout::PageLayout,
+    px_per_mm: f32,
+) -> Degradation {
+    let s = px_per_mm * 25.4 / 72.0;
+    let seed: u64 = rng.random();
+    let side = |rng: &mut R| rng.random_range(0..4u8);
+    let low_dpi_rate = match profile {
+        Profile::Feeder => 0.3,
+        Profile::Flatbed => 0.15,
+        _ => 0.0,
+    };
+    let resolution = if mix.low_dpi && rng.random_bool(low_dpi_rate) {
+        2.0 / 3.0
+    } else {
+        1.0
+    };
+    let framed = match profile {
+        Profile::Flatbed => 0.5,
+        Profile::Feeder => 0.8,
+        Profile::Phone => 0.0,
+        Profile::Photocopy => 1.0,
+    };
+    let framed = rng.random_bool(framed);
+    let upside_down = rng.random_bool(match profile {
+        Profile::Feeder => 0.15,
+        _ => 0.05,
+    });
+    let keystone_side = side(rng);
+    let shift_px = 5.0 * px_per_mm * resolution;
+    // The QR code and the printed id sit as close to the right edge as the corner marks: a
+    // page whose identity is cut off cannot be named by anything but a person. Such pages are
+    // redrawn (a few times), so that the set measures what can be read; `id_cut` in the truth
+    // counts those left.
+    let mut geometry = None;
+    for _ in 0..12 {
+        let mut g = Geometry {
+            rotation_deg: uniform(rng, -6.0, 6.0),
+            upside_down,
+            keystone: if profile == Profile::Phone {
+                uniform(rng, 0.0, 0.06)
+            } else {
+                0.0
+            },
+            keystone_side,
+            scale: uniform(rng, 0.95, 1.05) * resolution,
+            margins: match profile {
+                // A phone frames the page by hand: sometimes a side is cut.
+                Profile::Phone => [0; 4].map(|_| uniform(rng, -4.0, 20.0) * px_per_mm),
+                _ => [0; 4].map(|_| uniform(rng, 0.0, 40.0)),
+            },
+        };
+        if framed {
+            let shift = (
+                uniform(rng, -shift_px, shift_px),
+                uniform(rng, -shift_px, shift_px),
+            );
+            let frame = (page.0 as f32 * resolution, page.1 as f32 * resolution);
+            g.frame(page, frame, shift);
+        }
+        let keeps_id = page_transform(page.0, page.1, &g)
+            .is_some_and(|(hom, w, h)| identity_inside(layout, s, &hom, w, h));
+        geometry = Some(g);
+        if keeps_id {
+            break;
+        }
+    }
+    let geometry = geometry.unwrap_or_else(|| Degradation::none(90).geometry);
+    let mut d = match profile {
+        Profile::Flatbed => Degradation {
+            geometry,
+            background: Background::Lid {
+                level: rng.random_range(230..=255),
+            },
+            blur_sigma: uniform(rng, 0.4, 1.2),
+            lighting: rng.random_bool(0.25).then(|| Lighting {
+                gradient: uniform(rng, 0.05, 0.2),
+                angle: uniform(rng, 0.0, std::f32::consts::TAU),
+                vignette: 0.0,
+            }),
+            shadow: None,
+            contrast: rng
+                .random_bool(0.2)
+                .then(|| (rng.random_range(20..50), rng.random_range(210..240))),
+            noise_sigma: uniform(rng, 1.0, 4.0),
+            jpeg_quality: rng.random_range(45..=90),
+            seed,
+        },
+        Profile::Feeder => Degradation {
+            geometry,
+            background: Background::Lid {
+                level: rng.random_range(180..=255),
+            },
+            blur_sigma: uniform(rng, 0.5, 1.4),
+            lighting: rng.random_bool(0.15).then(|| Lighting {
+                gradient: uniform(rng, 0.05, 0.15),
+                angle: uniform(rng, 0.0, std::f32::consts::TAU),
+                vignette: 0.0,
+            }),
+            shadow: None,
+            contrast: rng
+                .random_bool(0.3)
+                .then(|| (rng.random_range(20..60), rng.random_range(200..240))),
+            noise_sigma: uniform(rng, 2.0, 6.0),
+            jpeg_quality: rng.random_range(45..=85),
+            seed,
+        },
+        Profile::Phone => Degradation {
+            geometry,
+            background: Background::Table {
+                level: rng.random_range(40..=150),
+                texture: rng.random_range(15..=40),
+            },
+            blur_sigma: uniform(rng, 0.6, 1.8),
+            lighting: Some(Lighting {
+                gradient: uniform(rng, 0.1, 0.4),
+                angle: uniform(rng, 0.0, std::f32::consts::TAU),
+                vignette: uniform(rng, 0.0, 0.25),
+            }),
+            shadow: rng.random_bool(0.5).then(|| Shadow {
+                side: side(rng),
+                reach: uniform(rng, 0.1, 0.35),
+                strength: uniform(rng, 0.2, 0.45),
+                softness: uniform(rng, 0.03, 0.12),
+            }),
+            contrast: rng
+                .random_bool(0.3)
+                .then(|| (rng.random_range(30..70), rng.random_range(200..235))),
+            noise_sigma: uniform(rng, 3.0, 9.0),
+            jpeg_quality: rng.random_range(45..=80),
+            seed,
+        },
+        Profile::Photocopy => Degradation {
+            geometry,
+            // Around the copied page: the copy paper, not a lid.
+            background: Background::Lid {
+                level: rng.random_range(215..=245),
+            },
+            blur_sigma: uniform(rng, 0.6, 1.4),
+            lighting: rng.random_bool(0.4).then(|| Lighting {
+                gradient: uniform(rng, 0.05, 0.2),
+                angle: uniform(rng, 0.0, std::f32::consts::TAU),
+                vignette: 0.0,
+            }),
+            shadow: None,
+            contrast: Some((rng.random_range(50..=100), rng.random_range(180..=225))),
+            noise_sigma: uniform(rng, 3.0, 8.0),
+            jpeg_quality: rng.random_range(45..=70),
+            seed,
+        },
+    };
+    if let Some((lo, hi)) = mix.jpeg_quality {
+        d.jpeg_quality = rng.random_range(lo..=hi.max(lo));
+    }
+    d
+}
+
 fn draw_profile<R: Rng + ?Sized>(rng: &mut R, weights: &[f32; 4]) -> Profile {
     let total: f32 = weights.iter().sum();
     let mut r = rng.random_range(0.0..total.max(f32::EPSILON));
@@ -379,9 +634,10 @@ struct Keepout {
 }
 
 impl Keepout {
-    fn new(page: &BundlePage, s: f32) -> Self {
+    /// `bubble_clear`: points of paper kept clear around each bubble's outline.
+    fn new(page: &BundlePage, s: f32, bubble_clear: f32) -> Self {
         let l = &page.layout;
-        let clear = 3.0 * s;
+        let clear = bubble_clear * s;
         let mut circles: Vec<(f32, f32, f32)> = l
             .bubbles
             .iter()
@@ -431,6 +687,61 @@ impl Keepout {
     }
 }
 
+/// Whether the QR code (with a module of its quiet zone) and the printed id lie inside the
+/// output image of `width` × `height` pixels.
+fn identity_inside(
+    layout: &model::layout::PageLayout,
+    s: f32,
+    hom: &Homography,
+    width: u32,
+    height: u32,
+) -> bool {
+    let m = model::layout::QR_MODULE;
+    let q = layout.qr;
+    let t = layout.text_id;
+    let rects = [
+        (q.x - m, q.y - m, q.x + q.size + m, q.y + q.size + m),
+        (t.x, t.y, t.x + t.width, t.y + t.height),
+    ];
+    let (w, h) = (f64::from(width), f64::from(height));
+    rects.iter().all(|&(x0, y0, x1, y1)| {
+        [(x0, y0), (x1, y0), (x0, y1), (x1, y1)]
+            .iter()
+            .all(|&(x, y)| {
+                let (u, v) = hom.map(f64::from(x * s), f64::from(y * s));
+                u >= 0.0 && v >= 0.0 && u < w && v < h
+            })
+    })
+}
+
+/// How many corner marks the image's edge cuts (any part outside), and how many it takes at
+/// least half of (the mark's centre outside).
+fn corners_cut(page: &BundlePage, s: f32, hom: &Homography, out: &GrayImage) -> (u8, u8) {
+    let (w, h) = (f64::from(out.width()), f64::from(out.height()));
+    let inside = |x: f32, y: f32| {
+        let (u, v) = hom.map(f64::from(x * s), f64::from(y * s));
+        u >= 0.0 && v >= 0.0 && u < w && v < h
+    };
+    let mut cut = 0;
+    let mut lost = 0;
+    for m in &page.layout.corner_marks {
+        let corners = [
+            (m.x, m.y),
+            (m.x + m.size, m.y),
+            (m.x, m.y + m.size),
+            (m.x + m.size, m.y + m.size),
+        ];
+        if !corners.iter().all(|&(x, y)| inside(x, y)) {
+            cut += 1;
+        }
+        let (cx, cy) = m.center();
+        if !inside(cx, cy) {
+            lost += 1;
+        }
+    }
+    (cut, lost)
+}
+
 /// Inserts points so that neighbours are at most `step` apart.
 fn densify(path: &[(f32, f32)], step: f32) -> Vec<(f32, f32)> {
     let mut out = Vec::with_capacity(path.len());
@@ -474,6 +785,16 @@ pub fn simulate_sheet(
         0.02
     };
     let erases = tool == Tool::Pencil;
+    // The harsh mix: half the students erase (pencil users, and pen users over a pencil draft),
+    // each at their own rate.
+    let harsh_erasing = mix
+        .erasures
+        .filter(|e| rng.random_bool(e.students))
+        .map(|e| {
+            let beside = uniform(&mut rng, e.beside.0, e.beside.1);
+            let alone = uniform(&mut rng, e.alone_in_blank.0, e.alone_in_blank.1);
+            (e, f64::from(beside), f64::from(alone))
+        });
 
     let mut questions = Vec::new();
     let mut q_numbers: Vec<u32> = page.layout.bubbles.iter().map(|b| b.question).collect();
@@ -512,7 +833,29 @@ pub fn simulate_sheet(
         // Pencil users change their minds: the old answer is erased, sometimes leaving the
         // question blank.
         let erase_rate = if chosen.is_empty() { 0.1 } else { 0.04 };
-        if mix.all_styles && erases && rng.random_bool(erase_rate) && n > chosen.len() {
+        if mix.erasures.is_some() {
+            if let Some((e, beside, alone)) = harsh_erasing {
+                let erased = |rng: &mut StdRng| MarkSpec {
+                    style: if rng.random_bool(e.residue_share) {
+                        FillStyle::Residue
+                    } else {
+                        FillStyle::Erased
+                    },
+                    tool: Tool::Pencil,
+                };
+                if !marks.is_empty() && rng.random_bool(e.changed_to_blank) {
+                    // The answer itself rubbed out, nothing put in its place.
+                    marks[0].1 = erased(&mut rng);
+                } else {
+                    let rate = if chosen.is_empty() { alone } else { beside };
+                    if rng.random_bool(rate) && n > chosen.len() {
+                        let free: Vec<usize> = (0..n).filter(|i| !chosen.contains(i)).collect();
+                        let e = free[rng.random_range(0..free.len())];
+                        marks.push((e, erased(&mut rng)));
+                    }
+                }
+            }
+        } else if mix.all_styles && erases && rng.random_bool(erase_rate) && n > chosen.len() {
             let free: Vec<usize> = (0..n).filter(|i| !chosen.contains(i)).collect();
             let e = free[rng.random_range(0..free.len())];
             marks.push((
@@ -585,18 +928,38 @@ pub fn simulate_sheet(
         student_number = Some(number);
     }
 
-    let keepout = Keepout::new(page, s);
+    let keepout = Keepout::new(page, s, 3.0);
+    // A dot between bubbles: clear of the outlines by its own size, no more.
+    let tight = Keepout::new(page, s, 2.2);
     let mut strays = Vec::new();
     if mix.all_styles && rng.random_bool(mix.stray_rate) {
-        let count = rng.random_range(1..=3);
+        let count = if mix.dense_strays {
+            rng.random_range(1..=5)
+        } else {
+            rng.random_range(1..=3)
+        };
         for _ in 0..count {
-            let kind = match rng.random_range(0..3) {
+            let kind = match rng.random_range(0..if mix.dense_strays { 4 } else { 3 }) {
                 0 => StrayKind::Scribble,
                 1 => StrayKind::Line,
                 _ => StrayKind::Dot,
             };
+            let between = mix.dense_strays && kind == StrayKind::Dot && rng.random_bool(0.6);
             for _attempt in 0..40 {
                 let (x, y) = match kind {
+                    StrayKind::Dot if between => {
+                        let bubbles = &page.layout.bubbles;
+                        if bubbles.is_empty() {
+                            break;
+                        }
+                        let b = &bubbles[rng.random_range(0..bubbles.len())];
+                        let angle = uniform(&mut rng, 0.0, std::f32::consts::TAU);
+                        let dist = b.r + uniform(&mut rng, 2.2, 5.0);
+                        (
+                            (b.x + dist * angle.cos()) * s,
+                            (b.y + dist * angle.sin()) * s,
+                        )
+                    }
                     StrayKind::Scribble => {
                         let h = page.layout.header;
                         (
@@ -618,7 +981,12 @@ pub fn simulate_sheet(
                     }
                 };
                 let path = stray_path(&mut rng, kind, x, y, px_per_mm);
-                if keepout.allows(&path) {
+                let allowed = if between {
+                    tight.allows(&path)
+                } else {
+                    keepout.allows(&path)
+                };
+                if allowed {
                     let stray_tool = if rng.random_bool(0.7) {
                         tool
                     } else {
@@ -638,6 +1006,8 @@ pub fn simulate_sheet(
         Some(QrDamage::PenStroke)
     } else if r < mix.qr_stroke_rate + mix.qr_stain_rate {
         Some(QrDamage::Stain)
+    } else if r < mix.qr_stroke_rate + mix.qr_stain_rate + mix.qr_scribble_rate {
+        Some(QrDamage::Scribbled)
     } else {
         None
     };
@@ -660,12 +1030,36 @@ pub fn simulate_sheet(
             let radius = uniform(&mut rng, 0.2, 0.4) * qr.size * s;
             draw_stain(&mut img, cx, cy, radius, &mut rng);
         }
+        Some(QrDamage::Scribbled) => {
+            // Over the code and a little of its quiet zone, never down to the printed id.
+            let margin = model::layout::QR_MODULE;
+            let bottom = (qr.y + qr.size + margin).min(page.layout.text_id.y - 1.0);
+            let rect = (
+                (qr.x - margin) * s,
+                (qr.y - margin) * s,
+                (qr.x + qr.size + margin) * s,
+                bottom * s,
+            );
+            draw_scribble(&mut img, rect, px_per_mm, &mut rng);
+        }
         None => {}
     }
 
     let profile = draw_profile(&mut rng, &mix.profiles);
-    let degradation = draw_degradation(&mut rng, profile, mix);
+    let degradation = match mix.captures {
+        Captures::Realistic => draw_degradation(&mut rng, profile, mix),
+        Captures::Harsh => draw_harsh_degradation(
+            &mut rng,
+            profile,
+            mix,
+            (img.width(), img.height()),
+            &page.layout,
+            px_per_mm,
+        ),
+    };
     let (out, hom) = degrade(&img, &degradation)?;
+    let (corner_marks_cut, corner_marks_lost) = corners_cut(page, s, &hom, &out);
+    let id_cut = !identity_inside(&page.layout, s, &hom, out.width(), out.height());
     let bytes = encode_jpeg(&out, degradation.jpeg_quality)?;
     let truth = SheetTruth {
         index,
@@ -679,6 +1073,9 @@ pub fn simulate_sheet(
         student_style: own,
         qr_damage,
         strays,
+        corner_marks_cut,
+        corner_marks_lost,
+        id_cut,
         degradation,
         questions,
     };

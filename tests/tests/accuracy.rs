@@ -108,3 +108,38 @@ fn anonymous_sheets_are_named_by_the_number_in_their_grid() {
         "numbers left unread\n{report}"
     );
 }
+
+/// The harsh profile (issue 10) on a seeded few dozen sheets: cut-off corner marks, erasure
+/// residue alone and beside answers, scribbled-out QR codes. Whatever the grader cannot read
+/// goes to review; nothing is read wrong with confidence and no sheet gets another's identity.
+#[test]
+#[ignore = "today's grader reads erasure residue as answers (issue 10, Build item 2)"]
+fn harsh_scans_are_never_misread() {
+    const HARSH: usize = 36;
+    const SEED: u64 = 0x4A25_00C1;
+    let exam = example_exam().expect("example exam");
+    let fx = RenderedFixture::render(&exam, &roster(HARSH), SEED).expect("bundle renders");
+    let grader = pipeline::Grader::new(fx.bundle.clone());
+    let opts = SetOptions {
+        seed: SEED,
+        sheets: HARSH,
+        dpi: 300,
+        mix: Mix::harsh(),
+        keep_failures: std::env::var_os("GABARITO_KEEP_FAILURES").map(std::path::PathBuf::from),
+    };
+    let tally = grade_set(&fx, &opts, |name, bytes| {
+        grader.grade_bytes_scanned(name, bytes)
+    })
+    .expect("simulates");
+    println!("{}", tally.report(60));
+    let report = tally.summary();
+    assert_eq!(tally.sheets, HARSH);
+    assert_eq!(
+        tally.questions.silently_wrong, 0,
+        "questions read wrong without doubt\n{report}"
+    );
+    assert_eq!(
+        tally.wrong_identity, 0,
+        "sheets given another identity\n{report}"
+    );
+}

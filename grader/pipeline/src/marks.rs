@@ -27,6 +27,9 @@ pub struct QuestionReading {
     pub state: AnswerState,
     /// Fill measure of every bubble, in choice order (0 = empty paper, 1 = solid ink).
     pub fills: Vec<f32>,
+    /// Peak darkness of every bubble, in choice order: the mean darkness of its darkest
+    /// quarter, which strokes of ink raise far more than a smooth smudge of the same mean.
+    pub peaks: Vec<f32>,
 }
 
 /// Every question of a page as read.
@@ -36,6 +39,8 @@ pub struct MarkReading {
     pub questions: Vec<QuestionReading>,
     /// Fill level of an empty bubble on this sheet.
     pub empty_level: f32,
+    /// Peak darkness of an empty bubble on this sheet (the printed letter's strokes).
+    pub empty_peak: f32,
     /// Fill level of a marked bubble on this sheet, for reports (no threshold depends on it).
     pub filled_level: f32,
     /// At or above: marked.
@@ -113,11 +118,13 @@ const DEFAULT_FILLED: f32 = 0.85;
 /// Reads every bubble of `layout` from `image` through `h` (layout points → pixels).
 pub fn read_marks(image: &GrayImage, h: &Homography, layout: &PageLayout) -> MarkReading {
     let ink = ink_level(image, h, layout);
-    let fills: Vec<f32> = layout
+    let looks: Vec<Look> = layout
         .bubbles
         .iter()
-        .map(|b| bubble_fill(image, h, b.x, b.y, b.r, ink))
+        .map(|b| bubble_look(image, h, b.x, b.y, b.r, ink))
         .collect();
+    let fills: Vec<f32> = looks.iter().map(|l| l.fill).collect();
+    let peaks: Vec<f32> = looks.iter().map(|l| l.peak).collect();
     // Group bubbles by question, keeping layout order.
     let mut groups: Vec<(u32, Vec<usize>)> = Vec::new();
     for (i, b) in layout.bubbles.iter().enumerate() {
@@ -129,6 +136,9 @@ pub fn read_marks(image: &GrayImage, h: &Homography, layout: &PageLayout) -> Mar
     let mut sorted = fills.clone();
     sorted.sort_by(f32::total_cmp);
     let empty = percentile(&sorted, 0.3);
+    let mut sorted_peaks = peaks.clone();
+    sorted_peaks.sort_by(f32::total_cmp);
+    let empty_peak = percentile(&sorted_peaks, 0.3);
     // Filled level: the typical top fill of the questions that are clearly marked.
     let mut tops: Vec<f32> = groups
         .iter()
@@ -161,6 +171,7 @@ pub fn read_marks(image: &GrayImage, h: &Homography, layout: &PageLayout) -> Mar
     }
     let levels = Levels {
         empty_level: empty,
+        empty_peak,
         marked_threshold,
         empty_threshold,
     };
@@ -169,11 +180,12 @@ pub fn read_marks(image: &GrayImage, h: &Homography, layout: &PageLayout) -> Mar
         .iter()
         .map(|(q, idx)| {
             let f: Vec<f32> = idx.iter().map(|&i| fills[i]).collect();
+            let p: Vec<f32> = idx.iter().map(|&i| peaks[i]).collect();
             let labels: Vec<&str> = idx
                 .iter()
                 .map(|&i| layout.bubbles[i].choice.as_str())
                 .collect();
-            let mut r = classify(*q, &f, &labels, empty, marked_threshold, empty_threshold);
+            let mut r = classify(*q, &f, &p, &labels, &levels);
             if misaligned {
                 r.state = AnswerState::Uncertain;
             }
@@ -183,6 +195,7 @@ pub fn read_marks(image: &GrayImage, h: &Homography, layout: &PageLayout) -> Mar
     MarkReading {
         questions,
         empty_level: empty,
+        empty_peak,
         filled_level: filled,
         marked_threshold,
         empty_threshold,
@@ -194,10 +207,15 @@ pub fn read_marks(image: &GrayImage, h: &Homography, layout: &PageLayout) -> Mar
 
 /// A sheet's levels, as [`classify`] takes them.
 #[derive(Debug, Clone, Copy)]
-struct Levels {
-    empty_level: f32,
-    marked_threshold: f32,
-    empty_threshold: f32,
+pub struct Levels {
+    /// Fill of an empty bubble.
+    pub empty_level: f32,
+    /// Peak darkness of an empty bubble.
+    pub empty_peak: f32,
+    /// At or above: marked.
+    pub marked_threshold: f32,
+    /// Below: empty; in between: uncertain.
+    pub empty_threshold: f32,
 }
 
 /// Reads the student-number grid with the thresholds of the sheet's answer bubbles (the grid's
@@ -223,23 +241,20 @@ fn read_student_number(
     let digits: Vec<QuestionReading> = (1..=columns)
         .map(|digit| {
             let mut fills = [0.0f32; 10];
+            let mut peaks = [0.0f32; 10];
             for b in layout
                 .student_number_bubbles
                 .iter()
                 .filter(|b| b.digit == digit)
             {
-                if let Some(f) = fills.get_mut(b.value as usize) {
-                    *f = bubble_fill(image, h, b.x, b.y, b.r, ink);
+                let v = b.value as usize;
+                if v < fills.len() {
+                    let look = bubble_look(image, h, b.x, b.y, b.r, ink);
+                    fills[v] = look.fill;
+                    peaks[v] = look.peak;
                 }
             }
-            let mut r = classify(
-                digit,
-                &fills,
-                &LABELS,
-                levels.empty_level,
-                levels.marked_threshold,
-                levels.empty_threshold,
-            );
+            let mut r = classify(digit, &fills, &peaks, &LABELS, &levels);
             if misaligned {
                 r.state = AnswerState::Uncertain;
             }
@@ -289,11 +304,16 @@ fn grid_fit(image: &GrayImage, h: &Homography, layout: &PageLayout, ink: f32) ->
 pub fn classify(
     question: u32,
     fills: &[f32],
+    peaks: &[f32],
     labels: &[&str],
-    empty_level: f32,
-    marked_threshold: f32,
-    empty_threshold: f32,
+    levels: &Levels,
 ) -> QuestionReading {
+    let Levels {
+        empty_level,
+        marked_threshold,
+        empty_threshold,
+        ..
+    } = *levels;
     let marked: Vec<u8> = (0..fills.len())
         .filter(|&i| fills[i] >= marked_threshold)
         .map(|i| i as u8)
@@ -337,6 +357,7 @@ pub fn classify(
         marked,
         state,
         fills: fills.to_vec(),
+        peaks: peaks.to_vec(),
     }
 }
 
@@ -396,21 +417,61 @@ fn for_disc(image: &GrayImage, cx: f32, cy: f32, r: f32, mut f: impl FnMut(u8)) 
     }
 }
 
-/// The fill of one bubble: mean darkness inside 0.7 r, darkness from the local paper level
-/// (bright percentile of a box around the bubble) to `ink`.
-fn bubble_fill(image: &GrayImage, h: &Homography, x: f32, y: f32, r: f32, ink: f32) -> f32 {
+/// What one bubble looks like inside.
+#[derive(Debug, Clone, Copy)]
+struct Look {
+    /// Mean darkness.
+    fill: f32,
+    /// Mean darkness of the darkest [`PEAK_SHARE`] of the pixels.
+    peak: f32,
+}
+
+/// Share of a bubble's pixels its peak darkness is taken over: a thin tick or cross covers
+/// about a quarter of the disc.
+const PEAK_SHARE: f32 = 0.25;
+
+/// One bubble inside 0.7 r, darkness from the local paper level (bright percentile of a box
+/// around the bubble) to `ink`.
+fn bubble_look(image: &GrayImage, h: &Homography, x: f32, y: f32, r: f32, ink: f32) -> Look {
     let (cx, cy) = h.apply_f32(x, y);
     let s = h.local_scale(f64::from(x), f64::from(y)) as f32;
     let rp = r * s;
     let paper = local_paper(image, cx, cy, rp * 1.45);
     let span = (paper - ink).max(20.0);
-    let mut acc = 0.0f32;
-    let mut n = 0.0f32;
+    // A histogram of gray levels: the mean and the darkest quarter in one pass.
+    let mut hist = [0u32; 256];
+    let mut n = 0u32;
     for_disc(image, cx, cy, rp * 0.7, |v| {
-        acc += ((paper - f32::from(v)) / span).clamp(0.0, 1.0);
-        n += 1.0;
+        hist[usize::from(v)] += 1;
+        n += 1;
     });
-    if n > 0.0 { acc / n } else { 0.0 }
+    if n == 0 {
+        return Look {
+            fill: 0.0,
+            peak: 0.0,
+        };
+    }
+    let dark = |v: usize| ((paper - v as f32) / span).clamp(0.0, 1.0);
+    let mut total = 0.0f32;
+    let mut top = 0.0f32;
+    let want = ((n as f32 * PEAK_SHARE).ceil() as u32).max(1);
+    let mut taken = 0u32;
+    for (v, &c) in hist.iter().enumerate() {
+        if c == 0 {
+            continue;
+        }
+        let d = dark(v);
+        total += d * c as f32;
+        if taken < want {
+            let k = c.min(want - taken);
+            top += d * k as f32;
+            taken += k;
+        }
+    }
+    Look {
+        fill: total / n as f32,
+        peak: top / taken.max(1) as f32,
+    }
 }
 
 /// The paper's gray level near a point: the 90th percentile of a square of half-side `half`.
@@ -444,19 +505,52 @@ fn local_paper(image: &GrayImage, cx: f32, cy: f32, half: f32) -> f32 {
 mod tests {
     use super::*;
 
+    fn levels(empty: f32, marked: f32, empty_threshold: f32) -> Levels {
+        Levels {
+            empty_level: empty,
+            empty_peak: empty,
+            marked_threshold: marked,
+            empty_threshold,
+        }
+    }
+
     #[test]
     fn a_bubble_between_thresholds_makes_the_question_uncertain() {
         let labels = ["A", "B", "C", "D", "E"];
-        let q = classify(1, &[0.05, 0.9, 0.06, 0.05, 0.04], &labels, 0.05, 0.4, 0.2);
+        let q = classify(
+            1,
+            &[0.05, 0.9, 0.06, 0.05, 0.04],
+            &[0.05, 0.9, 0.06, 0.05, 0.04],
+            &labels,
+            &levels(0.05, 0.4, 0.2),
+        );
         assert_eq!(
             (q.state, q.marked_labels.clone()),
             (AnswerState::Answered, vec!["B".into()])
         );
-        let q = classify(1, &[0.05, 0.9, 0.3, 0.05, 0.04], &labels, 0.05, 0.4, 0.2);
+        let q = classify(
+            1,
+            &[0.05, 0.9, 0.3, 0.05, 0.04],
+            &[0.05, 0.9, 0.3, 0.05, 0.04],
+            &labels,
+            &levels(0.05, 0.4, 0.2),
+        );
         assert_eq!(q.state, AnswerState::Uncertain);
-        let q = classify(1, &[0.05, 0.9, 0.8, 0.05, 0.04], &labels, 0.05, 0.4, 0.2);
+        let q = classify(
+            1,
+            &[0.05, 0.9, 0.8, 0.05, 0.04],
+            &[0.05, 0.9, 0.8, 0.05, 0.04],
+            &labels,
+            &levels(0.05, 0.4, 0.2),
+        );
         assert_eq!(q.state, AnswerState::Multiple);
-        let q = classify(1, &[0.05, 0.1, 0.1, 0.05, 0.04], &labels, 0.05, 0.4, 0.2);
+        let q = classify(
+            1,
+            &[0.05, 0.1, 0.1, 0.05, 0.04],
+            &[0.05, 0.1, 0.1, 0.05, 0.04],
+            &labels,
+            &levels(0.05, 0.4, 0.2),
+        );
         assert_eq!(q.state, AnswerState::Blank);
     }
 
@@ -468,10 +562,9 @@ mod tests {
         let q = classify(
             12,
             &[0.05, 0.06, 0.50, 0.24, 0.05],
+            &[0.05, 0.06, 0.50, 0.24, 0.05],
             &labels,
-            0.05,
-            0.18,
-            0.15,
+            &levels(0.05, 0.18, 0.15),
         );
         assert_eq!(q.state, AnswerState::Uncertain);
         assert_eq!(q.marked_labels, ["C", "D"]);
@@ -479,10 +572,9 @@ mod tests {
         let q = classify(
             1,
             &[0.05, 0.36, 0.53, 0.05, 0.05],
+            &[0.05, 0.36, 0.53, 0.05, 0.05],
             &labels,
-            0.05,
-            0.18,
-            0.15,
+            &levels(0.05, 0.18, 0.15),
         );
         assert_eq!(q.state, AnswerState::Multiple);
     }
