@@ -267,3 +267,91 @@ fn sheets_with_the_qr_scribbled_out_are_identified_by_the_printed_id() {
         "fewer than 98% identified by the local OCR\n{report}"
     );
 }
+
+/// The harsh simulator profile (issue 10, Build item 4) with every QR code scribbled out: its
+/// captures also cut corner marks off, shift, keystone and darken pages. Whatever aligns must be
+/// identified by the local OCR (≥ 98% of those), and no sheet gets another's identity. Pages
+/// that do not align are the alignment's business (Build item 1), counted apart.
+#[test]
+fn harsh_scans_with_the_qr_scribbled_out_are_identified_by_the_printed_id() {
+    use gabarito_tests::run::{SetOptions, for_each_scan};
+    use gabarito_tests::scenario::Mix;
+
+    let sheets: usize = env_or("GABARITO_OCR_HARSH_SHEETS", 36);
+    let seed: u64 = env_or("GABARITO_OCR_SEED", 0x4A25_0C12);
+    let exam = example_exam().expect("example exam");
+    let fx = RenderedFixture::render(&exam, &roster(sheets), seed).expect("bundle renders");
+    let grader = pipeline::Grader::new(fx.bundle.clone());
+    let mut mix = Mix::harsh();
+    mix.qr_scribble_rate = 1.0;
+    mix.qr_stroke_rate = 0.0;
+    mix.qr_stain_rate = 0.0;
+    let opts = SetOptions {
+        seed,
+        sheets,
+        dpi: DPI,
+        mix,
+        keep_failures: None,
+    };
+    let results = for_each_scan(&fx, &opts, |scan| {
+        let report = grader
+            .grade_bytes(&scan.truth.file_name, &scan.bytes)
+            .remove(0);
+        (scan.truth, report)
+    })
+    .expect("simulates");
+    let aligned: Vec<_> = results
+        .iter()
+        .filter(|(_, r)| r.error.is_none() && !r.review.iter().any(is_unaligned))
+        .collect();
+    let by_ocr = aligned
+        .iter()
+        .filter(|(t, r)| {
+            r.identified_by == Some(IdentifiedBy::OcrLocal)
+                && r.sheet_code.as_deref() == Some(t.sheet_code.printed().as_str())
+        })
+        .count();
+    let by_qr = results
+        .iter()
+        .filter(|(_, r)| r.identified_by.is_some_and(|b| b != IdentifiedBy::OcrLocal))
+        .count();
+    let wrong = results
+        .iter()
+        .filter(|(t, r)| {
+            r.sheet_code
+                .as_deref()
+                .is_some_and(|c| model::SheetCode::parse(c).ok() != Some(t.sheet_code))
+        })
+        .count();
+    let id_cut = results.iter().filter(|(t, _)| t.id_cut).count();
+    let mut report = format!(
+        "harsh, {sheets} sheets (seed {seed:#x}), QR scribbled out: {} aligned, {by_ocr} of them \
+         identified by the local OCR, {by_qr} by another step, {wrong} misidentified, {id_cut} \
+         with the printed id cut off\n",
+        aligned.len()
+    );
+    for (t, r) in &results {
+        if r.identified_by != Some(IdentifiedBy::OcrLocal) {
+            report.push_str(&format!(
+                "  {}: {:?} {:?} {:?}\n",
+                t.file_name, r.identified_by, r.error, r.review
+            ));
+        }
+    }
+    println!("{report}");
+    assert_eq!(wrong, 0, "sheets given another identity\n{report}");
+    assert_eq!(by_qr, 0, "a QR decoder read a scribbled-out code\n{report}");
+    assert!(
+        by_ocr * 100 >= aligned.len() * 98,
+        "fewer than 98% of the aligned sheets identified by the local OCR\n{report}"
+    );
+}
+
+/// A review reason that says the page's alignment is in doubt.
+fn is_unaligned(reason: &pipeline::report::ReviewReason) -> bool {
+    matches!(
+        reason,
+        pipeline::report::ReviewReason::AlignmentUnverified { .. }
+            | pipeline::report::ReviewReason::OrientationUnclear { .. }
+    )
+}
