@@ -126,10 +126,8 @@ pub fn judge(report: Option<&PageReport>, truth: &SheetTruth) -> SheetJudgement 
         || named_wrong
         || roster_student_missing
         || (report.sheet_code.is_some() && report.version.as_deref() != Some(&truth.version));
-    let identified_locally = report.sheet_code.is_some()
-        && report
-            .identified_by
-            .is_some_and(|by| by != IdentifiedBy::Ocr);
+    let identified_locally =
+        report.sheet_code.is_some() && report.identified_by.is_some_and(IdentifiedBy::is_local);
     let mut reasons: Vec<String> = report.review.iter().map(ToString::to_string).collect();
     if let Some(e) = &report.error {
         reasons.push(format!("error: {e}"));

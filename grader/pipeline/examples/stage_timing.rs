@@ -80,7 +80,7 @@ fn main() -> anyhow::Result<()> {
             };
             t[1] += s.elapsed();
             let s = Instant::now();
-            let id = identify::identify(&img, &a, &frames, &directory, None);
+            let id = identify::identify(&img, &a, &frames, &directory, true, None);
             t[2] += s.elapsed();
             let Ok(id) = id else { continue };
             let s = Instant::now();

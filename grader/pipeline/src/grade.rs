@@ -23,6 +23,7 @@ pub struct Grader {
     directory: Box<dyn SheetDirectory>,
     frames: Vec<PageFrame>,
     ocr: Option<Box<dyn TextIdReader>>,
+    local_ocr: bool,
     limits: Limits,
 }
 
@@ -67,14 +68,21 @@ impl Grader {
             directory,
             frames,
             ocr: None,
+            local_ocr: true,
             limits: Limits::default(),
         }
     }
 
-    /// Adds an OCR reader of the printed text id, the last resort when no QR decoder reads the
-    /// code.
+    /// Adds an OCR reader of the printed text id (the cloud's), the last resort when neither a
+    /// QR decoder nor the local OCR reads the code.
     pub fn with_ocr(mut self, ocr: Box<dyn TextIdReader>) -> Self {
         self.ocr = Some(ocr);
+        self
+    }
+
+    /// Turns the local OCR of the printed text id on (the default) or off.
+    pub fn with_local_ocr(mut self, on: bool) -> Self {
+        self.local_ocr = on;
         self
     }
 
@@ -190,6 +198,7 @@ impl Grader {
             &alignment,
             &self.frames,
             self.directory.as_ref(),
+            self.local_ocr,
             self.ocr.as_deref(),
         );
         let identity = match identity {

@@ -1,6 +1,7 @@
 //! Identification: the sheet code, from the QR code in its expected place first, then from
-//! fallbacks in order of cost, then from OCR of the printed text id. A code that fails its check
-//! symbol, or that the directory does not know, is never an identity.
+//! fallbacks in order of cost, then from the local OCR of the printed text id ([`crate::ocr`]),
+//! then from an external OCR. A code that fails its check symbol, or that the directory does not
+//! know, is never an identity.
 //!
 //! Decoders only ever see a small upright crop resampled through the homography (never a whole
 //! page: rqrr once took 71 s on one), and every call is guarded against panics.
@@ -13,6 +14,7 @@ use crate::align::{Alignment, homography_for};
 use crate::directory::{PageFrame, SheetDirectory, SheetInfo};
 use crate::geometry::Homography;
 use crate::guard::guarded;
+use crate::ocr;
 use crate::pixels::{binarise, close, sample_rect};
 use crate::report::{IdentifiedBy, Unidentified};
 
@@ -38,12 +40,15 @@ pub struct Identity {
 /// Pixels per QR module in the crops handed to decoders.
 const MODULE_PX: f32 = 6.0;
 
-/// Identifies the page aligned by `alignment`. The error says why it could not.
+/// Identifies the page aligned by `alignment`. `local_ocr` turns the grader's own OCR of the
+/// printed id on (after the QR decoders); `ocr` is an external one, tried last. The error says
+/// why it could not.
 pub fn identify(
     image: &GrayImage,
     alignment: &Alignment,
     frames: &[PageFrame],
     directory: &dyn SheetDirectory,
+    local_ocr: bool,
     ocr: Option<&dyn TextIdReader>,
 ) -> Result<Identity, Unidentified> {
     let Some(frame) = frames.get(alignment.frame) else {
@@ -115,12 +120,34 @@ pub fn identify(
             });
         }
     }
-    // 5. OCR of the printed code, validated by its check symbol.
+    // 5. The local OCR of the printed code (known font, size and place), validated by its
+    // check symbol and the directory; like the QR, also where the code would be under the other
+    // three rotations (a destroyed QR code and a misjudged hollow mark together).
+    if local_ocr {
+        for turn in 0..4 {
+            let marks: [(f32, f32); 4] = std::array::from_fn(|j| alignment.marks[(j + turn) % 4]);
+            let hr = if turn == 0 {
+                h
+            } else if let Some(hr) = homography_for(&marks, &frame.corner_marks) {
+                hr
+            } else {
+                continue;
+            };
+            if let Ok(Ok(sheet)) = guarded(|| ocr::identify_text_id(image, &hr, frame, directory)) {
+                return Ok(Identity {
+                    sheet,
+                    by: IdentifiedBy::OcrLocal,
+                    marks,
+                });
+            }
+        }
+    }
+    // 6. An external OCR (the cloud), validated the same way.
     if let Some(reader) = ocr {
         let crop = text_crop(image, &h, &frame.text_id);
         let text = guarded(|| reader.read_text(&crop)).ok().flatten();
         if let Some(s) = text.as_deref().and_then(|t| ocr_candidates(t, directory)) {
-            return found(s, IdentifiedBy::Ocr);
+            return found(s, IdentifiedBy::OcrVision);
         }
     }
     Err(match rejected {

@@ -13,6 +13,7 @@ pub mod grade;
 mod guard;
 pub mod identify;
 pub mod marks;
+pub mod ocr;
 pub mod pixels;
 pub mod report;
 

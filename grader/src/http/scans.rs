@@ -63,7 +63,7 @@ pub struct PageOut {
     /// Exam version of the sheet.
     pub version: Option<String>,
     /// Which step identified the sheet (`qr-rxing`, `qr-rqrr`, `qr-variant`, `qr-search`,
-    /// `ocr`, `person`); `null` when none did.
+    /// `ocr-local`, `ocr-vision`, `person`); `null` when none did.
     pub identified_by: Option<String>,
     /// Every question of the page, in order.
     pub answers: Vec<AnswerOut>,

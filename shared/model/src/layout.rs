@@ -33,6 +33,10 @@ pub const QR_MODULES: u32 = 21;
 pub const QR_QUIET_MODULES: u32 = 4;
 /// Font size of the printed sheet code under the QR.
 pub const TEXT_ID_FONT_SIZE: f32 = 13.0;
+/// The font of the printed sheet code, DejaVu Sans Mono Bold (Bitstream Vera licence, see
+/// `fonts/LICENSE-DejaVu.txt`): the renderer embeds it, the grader's local OCR renders its
+/// templates from it, so both read the same bytes.
+pub const TEXT_ID_FONT: &[u8] = include_bytes!("../fonts/DejaVuSansMono-Bold.ttf");
 /// Advance width of one monospaced character of the text id, in em.
 pub const TEXT_ID_ADVANCE_EM: f32 = 0.602;
 /// Radius of an answer bubble (diameter ≈ 3.2 mm).

@@ -23,20 +23,27 @@ pub enum IdentifiedBy {
     QrVariant,
     /// A decoder on a wider search than the expected region.
     QrSearch,
-    /// OCR of the printed text id, validated by its check symbol.
-    Ocr,
+    /// The grader's own OCR of the printed text id (templates of the known font), validated by
+    /// its check symbol and the directory.
+    OcrLocal,
+    /// A cloud OCR (Cloud Vision) of the printed text id, validated by its check symbol and the
+    /// directory. Before the two OCRs were told apart this was `ocr` (the only OCR then was an
+    /// external reader), which still reads as this step.
+    #[serde(alias = "ocr")]
+    OcrVision,
     /// A person said whose sheet the page is.
     Person,
 }
 
 impl IdentifiedBy {
     /// Every step, in the order of the chain.
-    pub const ALL: [IdentifiedBy; 6] = [
+    pub const ALL: [IdentifiedBy; 7] = [
         IdentifiedBy::QrRxing,
         IdentifiedBy::QrRqrr,
         IdentifiedBy::QrVariant,
         IdentifiedBy::QrSearch,
-        IdentifiedBy::Ocr,
+        IdentifiedBy::OcrLocal,
+        IdentifiedBy::OcrVision,
         IdentifiedBy::Person,
     ];
 
@@ -47,14 +54,25 @@ impl IdentifiedBy {
             IdentifiedBy::QrRxing => "qr-rxing",
             IdentifiedBy::QrVariant => "qr-variant",
             IdentifiedBy::QrSearch => "qr-search",
-            IdentifiedBy::Ocr => "ocr",
+            IdentifiedBy::OcrLocal => "ocr-local",
+            IdentifiedBy::OcrVision => "ocr-vision",
             IdentifiedBy::Person => "person",
         }
     }
 
-    /// The step named `name` (as [`IdentifiedBy::as_str`] writes it).
+    /// The step named `name` (as [`IdentifiedBy::as_str`] writes it, or `ocr`, the name of the
+    /// external OCR before there were two).
     pub fn from_name(name: &str) -> Option<Self> {
+        if name == "ocr" {
+            return Some(IdentifiedBy::OcrVision);
+        }
         Self::ALL.into_iter().find(|b| b.as_str() == name)
+    }
+
+    /// Whether the step ran on this machine (a QR decoder or the local OCR), not in a cloud
+    /// service nor by a person.
+    pub fn is_local(self) -> bool {
+        !matches!(self, IdentifiedBy::OcrVision | IdentifiedBy::Person)
     }
 }
 
@@ -296,5 +314,17 @@ mod tests {
             let json = serde_json::to_string(&by).expect("serialises");
             assert_eq!(json, format!("\"{}\"", by.as_str()));
         }
+    }
+
+    #[test]
+    fn the_old_name_of_the_external_ocr_reads_as_the_cloud_one() {
+        assert_eq!(
+            IdentifiedBy::from_name("ocr"),
+            Some(IdentifiedBy::OcrVision)
+        );
+        let by: IdentifiedBy = serde_json::from_str("\"ocr\"").expect("reads");
+        assert_eq!(by, IdentifiedBy::OcrVision);
+        assert_eq!(IdentifiedBy::OcrLocal.as_str(), "ocr-local");
+        assert!(IdentifiedBy::OcrLocal.is_local() && !IdentifiedBy::OcrVision.is_local());
     }
 }

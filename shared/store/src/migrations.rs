@@ -36,6 +36,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "services",
         include_str!("../migrations/postgres/0006_services.sql"),
     ),
+    (
+        7,
+        "ocr steps",
+        include_str!("../migrations/postgres/0007_ocr_steps.sql"),
+    ),
 ];
 
 /// (version, description, SQL) of every SQLite migration, in order. Same versions as Postgres.
@@ -64,6 +69,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         6,
         "services",
         include_str!("../migrations/sqlite/0006_services.sql"),
+    ),
+    (
+        7,
+        "ocr steps",
+        include_str!("../migrations/sqlite/0007_ocr_steps.sql"),
     ),
 ];
 
@@ -161,5 +171,62 @@ mod tests {
         assert_eq!(sheet.layout, *layout);
         assert_eq!(sheet.student_id.as_deref(), Some("s1"));
         store.close().await;
+    }
+
+    /// A page identified by the one OCR step there was before issue 10 (`ocr`, an external
+    /// reader) reads as the cloud OCR after migration 7, in its column and its outcome JSON.
+    #[tokio::test]
+    async fn pages_identified_by_the_old_ocr_step_become_ocr_vision() {
+        use crate::Store;
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite:{}", dir.path().join("old.sqlite").display());
+        let options = <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(&url)
+            .expect("url")
+            .create_if_missing(true);
+        let pool = sqlx::SqlitePool::connect_with(options).await.expect("open");
+        let before_7 = SQLITE.iter().take_while(|m| m.0 < 7).count();
+        migrator(&SQLITE[..before_7])
+            .run(&pool)
+            .await
+            .expect("migrations before 7");
+        for sql in [
+            "INSERT INTO tenants (id, name, created_at) VALUES ('t', 't', 0)",
+            "INSERT INTO scans (id, tenant_id, content_hash, object_key, byte_len, file_name, \
+             status, received_at) VALUES (1, 't', 'h', 'k', 1, 'a.jpg', 'graded', 0)",
+            "INSERT INTO scan_pages (tenant_id, scan_id, page, identified_by, superseded, \
+             graded_at, outcome) VALUES ('t', 1, 1, 'ocr', false, 0, \
+             '{\"page\":1,\"identified_by\":\"ocr\"}')",
+            "INSERT INTO scan_pages (tenant_id, scan_id, page, identified_by, superseded, \
+             graded_at, outcome) VALUES ('t', 1, 2, 'qr-rxing', false, 0, \
+             '{\"page\":2,\"identified_by\":\"qr-rxing\"}')",
+        ] {
+            sqlx::query(sql).execute(&pool).await.expect("old row");
+        }
+        pool.close().await;
+
+        let store = Store::connect(&url).await.expect("reopen");
+        store.migrate().await.expect("migration 7");
+        store.close().await;
+        let pool = sqlx::SqlitePool::connect(&url).await.expect("open");
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT identified_by, outcome FROM scan_pages ORDER BY page")
+                .fetch_all(&pool)
+                .await
+                .expect("rows");
+        assert_eq!(
+            rows,
+            vec![
+                (
+                    "ocr-vision".to_string(),
+                    r#"{"page":1,"identified_by":"ocr-vision"}"#.to_string()
+                ),
+                (
+                    "qr-rxing".to_string(),
+                    r#"{"page":2,"identified_by":"qr-rxing"}"#.to_string()
+                ),
+            ]
+        );
+        pool.close().await;
     }
 }
