@@ -374,7 +374,10 @@ fn judge_bubble(fill: f32, peak: f32, levels: &Levels) -> Bubble {
         };
     }
     if above < CLEAR_RESIDUE {
-        return Bubble::Empty;
+        // Only a bubble darkened evenly is residue: a faint pencil cross or tick (strokes too
+        // light to pass for ink) stays in the old uncertain band.
+        let even = peak - levels.empty_peak - above < STROKE_CONTRAST / 2.0;
+        return if even { Bubble::Empty } else { Bubble::Doubt };
     }
     match levels.mark_level {
         Some(m) if m < LIGHT_HAND && fill >= levels.marked_threshold => Bubble::Mark,
@@ -668,5 +671,42 @@ mod tests {
             &levels(0.05, 0.18, 0.15),
         );
         assert_eq!(q.state, AnswerState::Multiple);
+    }
+
+    #[test]
+    fn erasure_residue_is_never_a_confident_mark() {
+        let labels = ["A", "B", "C", "D", "E"];
+        // A pen sheet (marks 0.7 over the empty level), empty 0.05, thresholds 0.15 / 0.18.
+        let mut l = levels(0.05, 0.18, 0.15);
+        l.mark_level = Some(0.7);
+        let smooth = |f: f32| f;
+        // Residue alone, clearly fainter than any mark: blank.
+        let f = [0.05, 0.17, 0.05, 0.05, 0.05];
+        let q = classify(1, &f, &f.map(smooth), &labels, &l);
+        assert_eq!(q.state, AnswerState::Blank);
+        // Residue as dark as the lightest pencil: a person decides.
+        let f = [0.05, 0.23, 0.05, 0.05, 0.05];
+        let q = classify(1, &f, &f.map(smooth), &labels, &l);
+        assert_eq!(q.state, AnswerState::Uncertain);
+        // A firm answer beside faint residue reads as that answer.
+        let f = [0.05, 0.17, 0.05, 0.75, 0.05];
+        let q = classify(1, &f, &f.map(smooth), &labels, &l);
+        assert_eq!(
+            (q.state, q.marked_labels.clone()),
+            (AnswerState::Answered, vec!["D".into()])
+        );
+        // A thin cross of the same mean carries strokes: its darkest quarter is far darker.
+        let f = [0.05, 0.21, 0.05, 0.05, 0.05];
+        let p = [0.05, 0.5, 0.05, 0.05, 0.05];
+        let q = classify(1, &f, &p, &labels, &l);
+        assert_eq!(
+            (q.state, q.marked_labels.clone()),
+            (AnswerState::Answered, vec!["B".into()])
+        );
+        // A light hand's smooth marks are marks.
+        l.mark_level = Some(0.2);
+        let f = [0.05, 0.05, 0.22, 0.05, 0.05];
+        let q = classify(1, &f, &f.map(smooth), &labels, &l);
+        assert_eq!(q.state, AnswerState::Answered);
     }
 }
