@@ -373,13 +373,24 @@ impl Tally {
         corners.0 += 1;
         corners.1 += usize::from(j.alignment_failure.is_some());
         corners.2 += usize::from(j.needs_review);
-        for (style, fill) in &j.bubble_fills {
+        // A misaligned page's fills say nothing about its inks.
+        let fills: &[(&str, f32)] = if j.alignment_failure.is_some() {
+            &[]
+        } else {
+            &j.bubble_fills
+        };
+        let peaks: &[(&str, f32)] = if j.alignment_failure.is_some() {
+            &[]
+        } else {
+            &j.bubble_peaks
+        };
+        for (style, fill) in fills {
             self.fills_by_style
                 .entry((*style).to_string())
                 .or_default()
                 .push(*fill);
         }
-        for (style, peak) in &j.bubble_peaks {
+        for (style, peak) in peaks {
             self.peaks_by_style
                 .entry((*style).to_string())
                 .or_default()

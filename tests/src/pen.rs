@@ -303,6 +303,10 @@ fn disc_pixels(img: &GrayImage, cx: f32, cy: f32, r: f32) -> Vec<(u32, u32, u8)>
     out
 }
 
+/// The darkness range of [`FillStyle::Residue`] left by an ordinary pencil fill: 8–20% of the
+/// light.
+pub const RESIDUE_DARKNESS: (f32, f32) = (0.08, 0.2);
+
 /// Draws `spec` in the bubble centred at `(cx, cy)` with radius `r` (pixels); `px_per_mm`
 /// scales pen widths. Returns what the mark added inside the bubble.
 pub fn draw_mark<R: Rng + ?Sized>(
@@ -312,6 +316,22 @@ pub fn draw_mark<R: Rng + ?Sized>(
     r: f32,
     px_per_mm: f32,
     spec: MarkSpec,
+    rng: &mut R,
+) -> MarkStats {
+    draw_mark_erased_from(img, cx, cy, r, px_per_mm, spec, RESIDUE_DARKNESS, rng)
+}
+
+/// As [`draw_mark`], with the darkness range of residue given: an eraser lifts most of the
+/// graphite, so what stays follows what was there (a light hand leaves lighter residue).
+#[allow(clippy::too_many_arguments)]
+pub fn draw_mark_erased_from<R: Rng + ?Sized>(
+    img: &mut GrayImage,
+    cx: f32,
+    cy: f32,
+    r: f32,
+    px_per_mm: f32,
+    spec: MarkSpec,
+    residue: (f32, f32),
     rng: &mut R,
 ) -> MarkStats {
     let before = disc_pixels(img, cx, cy, r);
@@ -459,7 +479,7 @@ pub fn draw_mark<R: Rng + ?Sized>(
                 },
             );
         }
-        FillStyle::Residue => draw_residue(img, jx, jy, r, px_per_mm, rng),
+        FillStyle::Residue => draw_residue(img, jx, jy, r, px_per_mm, residue, rng),
     }
     let after = disc_pixels(img, cx, cy, r);
     let n = before.len().max(1) as f32;
@@ -487,9 +507,10 @@ fn draw_residue<R: Rng + ?Sized>(
     cy: f32,
     r: f32,
     px_per_mm: f32,
+    darkness: (f32, f32),
     rng: &mut R,
 ) {
-    let target = uniform(rng, 0.08, 0.2);
+    let target = uniform(rng, darkness.0, darkness.1);
     let mut ink = Ink::pencil(rng, px_per_mm, 1.0);
     ink.grain = uniform(rng, 0.05, 0.15);
     let remnants = rng.random_bool(0.5);

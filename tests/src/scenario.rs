@@ -15,8 +15,8 @@ use crate::degrade::{
 };
 use crate::noise::{hash3, normal, uniform};
 use crate::pen::{
-    FillStyle, MarkSpec, MarkStats, StrayKind, Tool, draw_mark, draw_pen_stroke, draw_scribble,
-    draw_stain, draw_stray, stray_path,
+    FillStyle, MarkSpec, MarkStats, RESIDUE_DARKNESS, StrayKind, Tool, draw_mark,
+    draw_mark_erased_from, draw_pen_stroke, draw_scribble, draw_stain, draw_stray, stray_path,
 };
 use crate::rasterize::px_per_pt;
 
@@ -160,9 +160,9 @@ impl Mix {
             captures: Captures::Harsh,
             erasures: Some(Erasures {
                 students: 0.5,
-                beside: (0.03, 0.1),
+                beside: (0.01, 0.04),
                 alone_in_blank: (0.3, 0.8),
-                changed_to_blank: 0.02,
+                changed_to_blank: 0.01,
                 residue_share: 0.8,
             }),
             dense_strays: true,
@@ -785,6 +785,13 @@ pub fn simulate_sheet(
         0.02
     };
     let erases = tool == Tool::Pencil;
+    // Residue follows the hand that made the erased mark: a light-pencil student's is about
+    // half as dark as an ordinary pencil fill's.
+    let residue = if own == FillStyle::LightPencil {
+        (RESIDUE_DARKNESS.0 / 2.0, RESIDUE_DARKNESS.1 / 2.0)
+    } else {
+        RESIDUE_DARKNESS
+    };
     // The harsh mix: half the students erase (pencil users, and pen users over a pencil draft),
     // each at their own rate.
     let harsh_erasing = mix
@@ -870,13 +877,14 @@ pub fn simulate_sheet(
         let mut drawn = Vec::new();
         for (c, spec) in marks {
             let b = bubbles[c];
-            let stats = draw_mark(
+            let stats = draw_mark_erased_from(
                 &mut img,
                 b.x * s,
                 b.y * s,
                 b.r * s,
                 px_per_mm,
                 spec,
+                residue,
                 &mut rng,
             );
             drawn.push(BubbleMark {

@@ -112,6 +112,27 @@ const EMPTY_SIGMAS: f32 = 5.0;
 const ERASURE_REACH: f32 = 0.22;
 /// See [`ERASURE_REACH`]: two marks in one ink (two fills, two ticks) stay above 0.6.
 const FAINT_SECOND_RATIO: f32 = 0.5;
+/// Darkness over the empty level beyond which no erasure residue goes: an eraser leaves a
+/// smear 8–20% darker than the paper (issue 10), 0.19 at most over the empty level measured
+/// on the harsh simulated set; light pencil starts at 0.16, a pencil fill at 0.3.
+const RESIDUE_MAX: f32 = 0.2;
+/// A smooth bubble (no strokes) less than this much darker than the empty level is read empty:
+/// residue or a smudge. The lightest pencil mark seen adds 0.164.
+const CLEAR_RESIDUE: f32 = 0.15;
+/// A bubble whose darkest quarter is at least this much darker than an empty bubble's holds
+/// strokes of ink (a tick, a cross, a partial fill: 0.26 and up), which no smear has (0.19 at
+/// most).
+const STROKE_PEAK: f32 = 0.24;
+/// And whose darkest quarter stands at least this much above its mean: ink concentrated in
+/// strokes (a cross of fill 0.14 has a peak of 0.29), not spread as a smear is (residue over
+/// the printed letter raises both alike).
+const STROKE_CONTRAST: f32 = 0.12;
+/// A sheet whose marks add less than this (the median marked question) is marked by a light
+/// hand: its smooth marks between [`CLEAR_RESIDUE`] and [`RESIDUE_MAX`] are marks, not doubts
+/// (such a hand's residue is lighter still).
+const LIGHT_HAND: f32 = 0.3;
+/// Marked questions needed before a sheet's mark level is trusted.
+const MIN_MARKS_FOR_LEVEL: usize = 8;
 /// Filled level assumed when a sheet has too few clear marks to measure its own.
 const DEFAULT_FILLED: f32 = 0.85;
 
@@ -169,11 +190,28 @@ pub fn read_marks(image: &GrayImage, h: &Homography, layout: &PageLayout) -> Mar
             outlines_found: grid_fit,
         });
     }
+    // How dark this hand's smooth marks are (fills, not ticks or crosses): the darkest bubble
+    // of each marked question, when it holds no strokes.
+    let mut marked_tops: Vec<f32> = groups
+        .iter()
+        .filter_map(|(_, idx)| {
+            idx.iter()
+                .copied()
+                .max_by(|&a, &b| fills[a].total_cmp(&fills[b]))
+        })
+        .filter(|&i| fills[i] >= marked_threshold)
+        .filter(|&i| !has_strokes(fills[i] - empty, peaks[i] - empty_peak))
+        .map(|i| fills[i] - empty)
+        .collect();
+    marked_tops.sort_by(f32::total_cmp);
+    let mark_level =
+        (marked_tops.len() >= MIN_MARKS_FOR_LEVEL).then(|| percentile(&marked_tops, 0.5));
     let levels = Levels {
         empty_level: empty,
         empty_peak,
         marked_threshold,
         empty_threshold,
+        mark_level,
     };
     let student_number = read_student_number(image, h, layout, ink, levels, misaligned);
     let questions = groups
@@ -216,6 +254,9 @@ pub struct Levels {
     pub marked_threshold: f32,
     /// Below: empty; in between: uncertain.
     pub empty_threshold: f32,
+    /// The typical darkness this sheet's marks add over the empty level (the median of each
+    /// marked question's darkest bubble), when the sheet has enough marks to tell.
+    pub mark_level: Option<f32>,
 }
 
 /// Reads the student-number grid with the thresholds of the sheet's answer bubbles (the grid's
@@ -299,6 +340,58 @@ fn grid_fit(image: &GrayImage, h: &Homography, layout: &PageLayout, ink: f32) ->
     ok as f32 / layout.bubbles.len() as f32
 }
 
+/// What one bubble holds, judged alone against the sheet's levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bubble {
+    /// Nothing, or what an eraser leaves.
+    Empty,
+    /// A mark.
+    Mark,
+    /// Neither clearly: a person looks.
+    Doubt,
+}
+
+/// Judges one bubble from its fill and peak darkness.
+///
+/// Erasure residue is a smooth smear (graphite rubbed into the paper, no strokes) that stays
+/// below about 0.2 over the empty level; ticks, crosses and partial fills carry strokes of
+/// ink, which raise the bubble's darkest quarter far above its mean. So a bubble with strokes
+/// is read on its fill alone (as before), while a smooth one is only a mark when it is darker
+/// than residue gets, or when this sheet's own marks are that light (a light hand leaves
+/// lighter residue still); below [`CLEAR_RESIDUE`] a smooth bubble is empty, and in between
+/// it goes to a person.
+fn judge_bubble(fill: f32, peak: f32, levels: &Levels) -> Bubble {
+    if fill < levels.empty_threshold {
+        return Bubble::Empty;
+    }
+    let above = fill - levels.empty_level;
+    let strokes = has_strokes(above, peak - levels.empty_peak);
+    if strokes || above >= RESIDUE_MAX {
+        return if fill >= levels.marked_threshold {
+            Bubble::Mark
+        } else {
+            Bubble::Doubt
+        };
+    }
+    if above < CLEAR_RESIDUE {
+        // Only a bubble darkened evenly is residue: a faint pencil cross or tick (strokes too
+        // light to pass for ink) stays in the old uncertain band.
+        let even = peak - levels.empty_peak - above < STROKE_CONTRAST / 2.0;
+        return if even { Bubble::Empty } else { Bubble::Doubt };
+    }
+    match levels.mark_level {
+        Some(m) if m < LIGHT_HAND && fill >= levels.marked_threshold => Bubble::Mark,
+        _ => Bubble::Doubt,
+    }
+}
+
+/// Whether a bubble whose fill and peak stand `above` and `peak_above` the empty bubbles' holds
+/// strokes of ink. Strokes concentrate ink: the darkest quarter stands well above the mean. A
+/// smear over the printed letter darkens that quarter too, but no more than it darkens the rest.
+fn has_strokes(above: f32, peak_above: f32) -> bool {
+    peak_above >= STROKE_PEAK && peak_above - above >= STROKE_CONTRAST
+}
+
 /// One question's state from its fills: every bubble must be clearly marked or clearly empty,
 /// and several marks must be alike, otherwise the question is uncertain.
 pub fn classify(
@@ -310,17 +403,17 @@ pub fn classify(
 ) -> QuestionReading {
     let Levels {
         empty_level,
-        marked_threshold,
         empty_threshold,
         ..
     } = *levels;
+    let looks: Vec<Bubble> = (0..fills.len())
+        .map(|i| judge_bubble(fills[i], peaks.get(i).copied().unwrap_or(0.0), levels))
+        .collect();
     let marked: Vec<u8> = (0..fills.len())
-        .filter(|&i| fills[i] >= marked_threshold)
+        .filter(|&i| looks[i] == Bubble::Mark)
         .map(|i| i as u8)
         .collect();
-    let ambiguous = fills
-        .iter()
-        .any(|&f| f >= empty_threshold && f < marked_threshold);
+    let ambiguous = looks.contains(&Bubble::Doubt);
     // A mark far fainter than the other one beside it, and no darker than an erasure can stay,
     // is as likely an erasure gone over several times as a second answer: a person decides.
     let above = |i: &u8| fills[usize::from(*i)] - empty_level;
@@ -515,6 +608,7 @@ mod tests {
             empty_peak: empty,
             marked_threshold: marked,
             empty_threshold,
+            mark_level: None,
         }
     }
 
@@ -581,5 +675,42 @@ mod tests {
             &levels(0.05, 0.18, 0.15),
         );
         assert_eq!(q.state, AnswerState::Multiple);
+    }
+
+    #[test]
+    fn erasure_residue_is_never_a_confident_mark() {
+        let labels = ["A", "B", "C", "D", "E"];
+        // A pen sheet (marks 0.7 over the empty level), empty 0.05, thresholds 0.15 / 0.18.
+        let mut l = levels(0.05, 0.18, 0.15);
+        l.mark_level = Some(0.7);
+        let smooth = |f: f32| f;
+        // Residue alone, clearly fainter than any mark: blank.
+        let f = [0.05, 0.17, 0.05, 0.05, 0.05];
+        let q = classify(1, &f, &f.map(smooth), &labels, &l);
+        assert_eq!(q.state, AnswerState::Blank);
+        // Residue as dark as the lightest pencil: a person decides.
+        let f = [0.05, 0.23, 0.05, 0.05, 0.05];
+        let q = classify(1, &f, &f.map(smooth), &labels, &l);
+        assert_eq!(q.state, AnswerState::Uncertain);
+        // A firm answer beside faint residue reads as that answer.
+        let f = [0.05, 0.17, 0.05, 0.75, 0.05];
+        let q = classify(1, &f, &f.map(smooth), &labels, &l);
+        assert_eq!(
+            (q.state, q.marked_labels.clone()),
+            (AnswerState::Answered, vec!["D".into()])
+        );
+        // A thin cross of the same mean carries strokes: its darkest quarter is far darker.
+        let f = [0.05, 0.21, 0.05, 0.05, 0.05];
+        let p = [0.05, 0.5, 0.05, 0.05, 0.05];
+        let q = classify(1, &f, &p, &labels, &l);
+        assert_eq!(
+            (q.state, q.marked_labels.clone()),
+            (AnswerState::Answered, vec!["B".into()])
+        );
+        // A light hand's smooth marks are marks.
+        l.mark_level = Some(0.2);
+        let f = [0.05, 0.05, 0.22, 0.05, 0.05];
+        let q = classify(1, &f, &f.map(smooth), &labels, &l);
+        assert_eq!(q.state, AnswerState::Answered);
     }
 }
