@@ -304,7 +304,11 @@ async fn scenario() {
         .put(&key("tray-1/s2.jpg"), &scans[1].bytes)
         .await
         .expect("drop");
-    let g = server.objects.stat(&key("tray-1/s2.jpg")).await.expect("stat");
+    let g = server
+        .objects
+        .stat(&key("tray-1/s2.jpg"))
+        .await
+        .expect("stat");
     let g = g.generation.expect("generation");
     let first = event(&http, &server, "ev-1", &inbox("tray-1/s2.jpg"), g).await;
     assert_eq!(first["status"], "queued", "{first}");
@@ -314,10 +318,30 @@ async fn scenario() {
     assert_eq!(twice["batch_id"], first["batch_id"]);
 
     // s3.jpg is written twice; the second generation's event comes first.
-    server.objects.put(&key("s3.jpg"), &scans[2].bytes).await.expect("gen 1");
-    let g1 = server.objects.stat(&key("s3.jpg")).await.expect("stat").generation.expect("g");
-    server.objects.put(&key("s3.jpg"), &scans[3].bytes).await.expect("gen 2");
-    let g2 = server.objects.stat(&key("s3.jpg")).await.expect("stat").generation.expect("g");
+    server
+        .objects
+        .put(&key("s3.jpg"), &scans[2].bytes)
+        .await
+        .expect("gen 1");
+    let g1 = server
+        .objects
+        .stat(&key("s3.jpg"))
+        .await
+        .expect("stat")
+        .generation
+        .expect("g");
+    server
+        .objects
+        .put(&key("s3.jpg"), &scans[3].bytes)
+        .await
+        .expect("gen 2");
+    let g2 = server
+        .objects
+        .stat(&key("s3.jpg"))
+        .await
+        .expect("stat")
+        .generation
+        .expect("g");
     assert!(g2 > g1);
     let newer = event(&http, &server, "ev-3b", &inbox("s3.jpg"), g2).await;
     assert_eq!(newer["status"], "queued", "{newer}");
@@ -327,8 +351,18 @@ async fn scenario() {
     assert_eq!(newer_again["status"], "duplicate", "{newer_again}");
 
     // The same bytes as s2.jpg under another name: the same scan.
-    server.objects.put(&key("copy-of-s2.jpg"), &scans[1].bytes).await.expect("copy");
-    let gc = server.objects.stat(&key("copy-of-s2.jpg")).await.expect("stat").generation.expect("g");
+    server
+        .objects
+        .put(&key("copy-of-s2.jpg"), &scans[1].bytes)
+        .await
+        .expect("copy");
+    let gc = server
+        .objects
+        .stat(&key("copy-of-s2.jpg"))
+        .await
+        .expect("stat")
+        .generation
+        .expect("g");
     let copy = event(&http, &server, "ev-4", &inbox("copy-of-s2.jpg"), gc).await;
     assert!(
         copy["status"] == "queued" || copy["status"] == "already-graded",
@@ -337,7 +371,14 @@ async fn scenario() {
     assert_eq!(copy["scan_id"], first["scan_id"]);
 
     // The services' own objects, and other prefixes, are acknowledged and left alone.
-    let own = event(&http, &server, "ev-5", &format!("{PREFIX}/scans/escola-a/ab/abcd"), 1).await;
+    let own = event(
+        &http,
+        &server,
+        "ev-5",
+        &format!("{PREFIX}/scans/escola-a/ab/abcd"),
+        1,
+    )
+    .await;
     assert_eq!(own["status"], "ignored", "{own}");
     let elsewhere = event(&http, &server, "ev-6", "other/inbox/escola-a/x.jpg", 1).await;
     assert_eq!(elsewhere["status"], "ignored", "{elsewhere}");
@@ -345,7 +386,9 @@ async fn scenario() {
     let r = deliver(&http, &server, "ev-7", "another-bucket", &inbox("x.jpg"), 1).await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(
-        r.headers().get("content-type").and_then(|v| v.to_str().ok()),
+        r.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
         Some("application/problem+json")
     );
     let r = http

@@ -123,7 +123,10 @@ async fn flow() {
         .await
         .expect("range");
     assert_eq!(part.status(), StatusCode::PARTIAL_CONTENT);
-    assert_eq!(part.bytes().await.expect("tail"), streamed[streamed.len() - 16..]);
+    assert_eq!(
+        part.bytes().await.expect("tail"),
+        streamed[streamed.len() - 16..]
+    );
 
     let r = http
         .get(format!("{pdf_url}?redirect=signed"))
@@ -132,7 +135,10 @@ async fn flow() {
         .await
         .expect("signed");
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let signed = r.headers()[LOCATION].to_str().expect("location").to_string();
+    let signed = r.headers()[LOCATION]
+        .to_str()
+        .expect("location")
+        .to_string();
     assert!(signed.starts_with(&emulator.url), "{signed}");
     assert!(signed.contains("X-Goog-Signature="), "{signed}");
     // The bucket serves it to whoever holds the URL, without the bearer token.

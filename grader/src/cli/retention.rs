@@ -18,7 +18,12 @@ pub struct RetentionArgs {
     /// The object folder (the services' GABARITO_STORAGE). A gs:// bucket is refused: Cloud
     /// Storage applies lifecycle rules itself (`gcloud storage buckets update gs://BUCKET
     /// --lifecycle-file=deploy/lifecycle.json`).
-    #[arg(long, env = "GABARITO_STORAGE", default_value = "gabarito-objects", value_name = "DIR")]
+    #[arg(
+        long,
+        env = "GABARITO_STORAGE",
+        default_value = "gabarito-objects",
+        value_name = "DIR"
+    )]
     storage: String,
     /// A lifecycle file (Cloud Storage's JSON: Delete rules with age and matchesPrefix);
     /// default: the rules of deploy/lifecycle.json (scans 365 days, bundles 180, annotated
@@ -62,13 +67,27 @@ pub fn run(args: RetentionArgs) -> Result<u8> {
     if !root.is_dir() {
         bail!("{} is not a folder", root.display());
     }
-    let pass = apply(root, &retention, SystemTime::now(), args.dry_run, &mut |key, days| {
-        let verb = if args.dry_run { "would delete" } else { "deleted" };
-        println!("{verb} {key} ({days} days old)");
-    })?;
+    let pass = apply(
+        root,
+        &retention,
+        SystemTime::now(),
+        args.dry_run,
+        &mut |key, days| {
+            let verb = if args.dry_run {
+                "would delete"
+            } else {
+                "deleted"
+            };
+            println!("{verb} {key} ({days} days old)");
+        },
+    )?;
     eprintln!(
         "grader: {} {} files ({:.1} MiB) past their retention, kept {}",
-        if args.dry_run { "would delete" } else { "deleted" },
+        if args.dry_run {
+            "would delete"
+        } else {
+            "deleted"
+        },
         pass.expired,
         pass.expired_bytes as f64 / (1024.0 * 1024.0),
         pass.kept
@@ -168,8 +187,10 @@ mod tests {
         let at = |days: u64| SystemTime::now() + day * days as u32;
         let run = |days, dry| {
             let mut seen = Vec::new();
-            let pass = apply(root, &rules, at(days), dry, &mut |k, _| seen.push(k.to_string()))
-                .expect("apply");
+            let pass = apply(root, &rules, at(days), dry, &mut |k, _| {
+                seen.push(k.to_string())
+            })
+            .expect("apply");
             seen.sort();
             (pass.expired, seen)
         };

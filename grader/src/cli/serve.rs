@@ -1,7 +1,5 @@
 //! `grader serve`: the HTTP API and the scan-batch worker, until SIGTERM.
 
-use std::sync::Arc;
-
 use anyhow::{Context, Result};
 use clap::Args;
 use grader::http::{self, AppState, GradeScans};

@@ -142,7 +142,9 @@ pub async fn post_storage_event(
     if kind != FINALIZED {
         return Err(Problem::new(
             ProblemType::Unprocessable,
-            format!("ce-type {kind:?}: this route takes {FINALIZED} only (filter the trigger on it)"),
+            format!(
+                "ce-type {kind:?}: this route takes {FINALIZED} only (filter the trigger on it)"
+            ),
         ));
     }
     let data: StorageObjectData = serde_json::from_slice(&body).map_err(|e| {
@@ -184,7 +186,9 @@ pub async fn post_storage_event(
         if !here.starts_with("gs://") {
             return Err(Problem::new(
                 ProblemType::NotSupported,
-                format!("objects are kept in {here}, not a bucket: storage events need GABARITO_STORAGE=gs://BUCKET"),
+                format!(
+                    "objects are kept in {here}, not a bucket: storage events need GABARITO_STORAGE=gs://BUCKET"
+                ),
             ));
         }
         if !here.starts_with(&format!("gs://{bucket}")) {
@@ -195,18 +199,27 @@ pub async fn post_storage_event(
         }
         return Ok(Json(out(
             EventStatus::Ignored,
-            Some(format!("{:?} is not under {here} or not a valid object key", data.name)),
+            Some(format!(
+                "{:?} is not under {here} or not a valid object key",
+                data.name
+            )),
         )));
     };
     let mut segments = key.splitn(3, '/');
-    let (Some(tenant), Some(kind), Some(rest)) = (segments.next(), segments.next(), segments.next())
+    let (Some(tenant), Some(kind), Some(rest)) =
+        (segments.next(), segments.next(), segments.next())
     else {
-        return Ok(Json(out(EventStatus::Ignored, Some("not in a drop folder".into()))));
+        return Ok(Json(out(
+            EventStatus::Ignored,
+            Some("not in a drop folder".into()),
+        )));
     };
     if kind != "inbox" && kind != "uploads" {
         return Ok(Json(out(
             EventStatus::Ignored,
-            Some(format!("a {kind} object, not one dropped to be graded (inbox/ or uploads/)")),
+            Some(format!(
+                "a {kind} object, not one dropped to be graded (inbox/ or uploads/)"
+            )),
         )));
     }
     let Ok(tenant) = TenantId::new(tenant) else {
@@ -218,7 +231,10 @@ pub async fn post_storage_event(
     let current = match state.objects.stat(&key).await {
         Ok(meta) => meta,
         Err(ObjectError::NotFound(_)) => {
-            return Ok(Json(out(EventStatus::Superseded, Some("the object is gone".into()))));
+            return Ok(Json(out(
+                EventStatus::Superseded,
+                Some("the object is gone".into()),
+            )));
         }
         Err(e) => return Err(e.into()),
     };

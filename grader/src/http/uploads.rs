@@ -74,7 +74,11 @@ pub async fn adopt(
     }
     let len = state.objects.len(key).await?;
     if len > state.limits.max_file_bytes {
-        tracing::warn!(key, len, "an uploaded scan is over the file limit; not graded");
+        tracing::warn!(
+            key,
+            len,
+            "an uploaded scan is over the file limit; not graded"
+        );
         return Ok(Adopted {
             status: Adoption::TooLarge,
             scan_id: None,
@@ -115,7 +119,9 @@ pub async fn adopt(
             batch_id: Some(batch_id),
         }),
         // Another delivery of the same object queued it between our look and now.
-        Err(StoreError::Invalid(_)) if state.store.scan_batch(tenant, &batch_id).await?.is_some() => {
+        Err(StoreError::Invalid(_))
+            if state.store.scan_batch(tenant, &batch_id).await?.is_some() =>
+        {
             Ok(Adopted {
                 status: Adoption::Duplicate,
                 scan_id: Some(scan_id),
@@ -351,7 +357,13 @@ mod tests {
         assert_eq!(upload_name(&id), Some("Lote_3__manh__.pdf"));
         assert!(store::objects::check_key(&upload_key(&TenantId::default_tenant(), &id)).is_ok());
         assert_eq!(upload_name(&new_upload_id("../..")), Some("scan"));
-        for bad in ["", "up_", "up_xyz_a", "sb_0123456789abcdef0123_a", "up_0123456789abcdef0123_"] {
+        for bad in [
+            "",
+            "up_",
+            "up_xyz_a",
+            "sb_0123456789abcdef0123_a",
+            "up_0123456789abcdef0123_",
+        ] {
             assert_eq!(upload_name(bad), None, "{bad}");
         }
     }
