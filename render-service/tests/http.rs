@@ -314,6 +314,22 @@ async fn flow(store: Store) {
         let pdf = r.bytes().await.expect("pdf bytes");
         assert_eq!(pdf.len() as u64, bytes);
         assert!(pdf.starts_with(b"%PDF"));
+        // A local folder signs no URL: `?redirect=signed` is answered with the bytes.
+        let r = http
+            .get(format!("{pdf_url}?redirect=signed"))
+            .bearer_auth(&render)
+            .send()
+            .await
+            .expect("pdf");
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.bytes().await.expect("pdf bytes"), pdf);
+        let r = http
+            .get(format!("{pdf_url}?redirect=maybe"))
+            .bearer_auth(&render)
+            .send()
+            .await
+            .expect("pdf");
+        problem(r, StatusCode::BAD_REQUEST).await;
 
         let r = http
             .get(&pdf_url)

@@ -12,7 +12,7 @@ use grader::grading::{self, Grading, GradingError, ScanOutcome, ScanVerdict, Tak
 use indicatif::{ProgressBar, ProgressStyle};
 use pipeline::{GradedPage, Grader};
 use rayon::prelude::*;
-use store::{LocalObjects, Store, TenantId};
+use store::{Store, TenantId};
 
 use super::{EXIT_ATTENTION, EXIT_OK};
 
@@ -43,7 +43,7 @@ pub struct GradeArgs {
     #[arg(long)]
     regrade: bool,
     /// Object storage: the folder where every scan is stored (by content hash) before it is
-    /// graded; the services take the same setting.
+    /// graded, or `gs://BUCKET[/PREFIX]`; the services take the same setting.
     #[arg(
         long = "storage",
         visible_alias = "objects",
@@ -51,7 +51,10 @@ pub struct GradeArgs {
         default_value = "gabarito-objects",
         value_name = "DIR"
     )]
-    objects: PathBuf,
+    objects: String,
+    /// A Cloud Storage emulator's base URL (with a gs:// storage); unset in production.
+    #[arg(long, env = "GCS_ENDPOINT", value_name = "URL")]
+    gcs_endpoint: Option<String>,
     #[command(flatten)]
     db: super::db::DbArgs,
 }
@@ -61,7 +64,12 @@ pub fn run(args: GradeArgs) -> Result<u8> {
     let tenant = args.db.tenant()?;
     let rt = std::sync::Arc::new(store::runtime().context("cannot start the database runtime")?);
     let store = rt.block_on(args.db.open())?;
-    let objects = LocalObjects::new(&args.objects);
+    let objects = rt
+        .block_on(service::storage::open_objects(
+            &args.objects,
+            args.gcs_endpoint.as_deref(),
+        ))
+        .with_context(|| format!("cannot open object storage {}", args.objects))?;
     let directory: Box<dyn pipeline::SheetDirectory> = match &args.bundle {
         Some(path) => {
             let bundle = load_bundle(path)?;
@@ -100,7 +108,7 @@ pub fn run(args: GradeArgs) -> Result<u8> {
     };
     let grading = Grading {
         store: &store,
-        objects: &objects,
+        objects: objects.as_ref(),
         tenant: &tenant,
     };
     let stdout = Mutex::new(super::output::stdout());

@@ -15,6 +15,8 @@ mod migrate;
 mod rescore;
 mod resolve;
 mod results;
+// Object storage (issue 11).
+mod retention;
 mod review;
 // Service tokens (issue 9).
 mod serve;
@@ -56,6 +58,8 @@ enum Command {
     Token(token::TokenArgs),
     /// Serve the HTTP API (and grade queued scan batches) until SIGTERM.
     Serve(serve::ServeCommand),
+    /// Delete stored scans, bundles and annotated images past their retention (local folder).
+    Retention(retention::RetentionArgs),
 }
 
 /// Parses the command line and runs the subcommand.
@@ -77,6 +81,7 @@ pub fn run() -> ExitCode {
         Command::Migrate(args) => migrate::run(args),
         Command::Token(args) => token::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Retention(args) => retention::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

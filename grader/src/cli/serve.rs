@@ -1,13 +1,11 @@
 //! `grader serve`: the HTTP API and the scan-batch worker, until SIGTERM.
 
-use std::sync::Arc;
-
 use anyhow::{Context, Result};
 use clap::Args;
 use grader::http::{self, AppState, GradeScans};
 use service::server::{ServeArgs, serve, shutdown_on_signal};
 use service::{Ops, Worker, telemetry};
-use store::{LocalObjects, Store};
+use store::Store;
 
 use super::EXIT_OK;
 
@@ -16,6 +14,12 @@ use super::EXIT_OK;
 pub struct ServeCommand {
     #[command(flatten)]
     serve: ServeArgs,
+    /// Take Cloud Storage events at POST /v1/storage-events: `off` (the default), or
+    /// `cloud-run-iam` on a service Cloud Run authenticates (deployed with
+    /// --no-allow-unauthenticated; run.invoker for the Eventarc trigger's service account only).
+    #[arg(long, env = "GABARITO_STORAGE_EVENTS", default_value = "off",
+          value_parser = ["off", "cloud-run-iam"])]
+    storage_events: String,
 }
 
 /// Runs the service until SIGTERM (or Ctrl-C), then lets running batches finish or hands them
@@ -25,16 +29,21 @@ pub fn run(args: ServeCommand) -> Result<u8> {
         .enable_all()
         .build()
         .context("cannot start the runtime")?;
-    runtime.block_on(run_async(args.serve))?;
+    let storage_events = args.storage_events == "cloud-run-iam";
+    runtime.block_on(run_async(args.serve, storage_events))?;
     Ok(EXIT_OK)
 }
 
-async fn run_async(args: ServeArgs) -> Result<()> {
+async fn run_async(args: ServeArgs, storage_events: bool) -> Result<()> {
     telemetry::init_logging();
     let metrics = telemetry::install_metrics();
     let store = Store::connect(&args.database_url).await?;
     store.migrate().await?;
-    let objects = Arc::new(LocalObjects::new(&args.storage));
+    let objects = args
+        .objects()
+        .await
+        .with_context(|| format!("cannot open object storage {}", args.storage))?;
+    tracing::info!(storage = %objects.describe(), "object storage");
     // SQLite takes one writer at a time: more than one batch at once would only queue.
     let workers = if store.backend_name() == "sqlite" {
         1
@@ -46,7 +55,8 @@ async fn run_async(args: ServeArgs) -> Result<()> {
         store: store.clone(),
         metrics,
     };
-    let state = AppState::new(store.clone(), objects, ops, worker.wake());
+    let mut state = AppState::new(store.clone(), objects, ops, worker.wake());
+    state.storage_events = storage_events;
     let worker = worker
         .register(GradeScans {
             state: state.clone(),

@@ -89,13 +89,24 @@ pub async fn queue(
     tenant: &TenantId,
     scan_ids: &[i64],
 ) -> ApiResult<ScanBatchRecord> {
-    let id = new_batch_id();
+    Ok(queue_as(state, tenant, &new_batch_id(), scan_ids).await?)
+}
+
+/// [`queue`] under a batch id the caller chose (a storage event's, derived from the object's
+/// generation, so that a second delivery finds the batch taken). `StoreError::Invalid` when it
+/// is.
+pub async fn queue_as(
+    state: &AppState,
+    tenant: &TenantId,
+    id: &str,
+    scan_ids: &[i64],
+) -> Result<ScanBatchRecord, store::StoreError> {
     let payload = payload_json::<GradeScans>(&GradeScansPayload {
-        batch_id: id.clone(),
+        batch_id: id.to_string(),
     });
     let batch = state
         .store
-        .queue_scan_batch(tenant, &id, scan_ids, GradeScans::KIND, &payload)
+        .queue_scan_batch(tenant, id, scan_ids, GradeScans::KIND, &payload)
         .await?;
     state.wake.job_queued();
     Ok(batch)

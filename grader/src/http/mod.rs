@@ -3,12 +3,14 @@
 //! operations routes, the OpenAPI document and the middleware of `service`.
 
 pub mod batches;
+pub mod events;
 pub mod grade;
 pub mod keys;
 pub mod results;
 pub mod review;
 pub mod scans;
 pub mod state;
+pub mod uploads;
 
 use axum::Router;
 use utoipa_axum::router::OpenApiRouter;
@@ -29,6 +31,10 @@ is graded while the client waits (200). A larger one (at most 32 MiB, the most C
 accepts) is stored at once and answered 202 with a batch id and a Location header; follow it \
 at GET /v1/scan-batches/{id}. The same bytes posted again are the same scan, answered with its \
 stored outcome.\n\n\
+A larger file (a scanner's PDF past 32 MiB) goes straight to Cloud Storage: POST \
+/v1/scan-uploads for a signed PUT URL, upload, then POST /v1/scan-uploads/{id}/complete. Files \
+dropped into the bucket under inbox/TENANT/ are graded through POST /v1/storage-events \
+(Eventarc; off unless GABARITO_STORAGE_EVENTS=cloud-run-iam).\n\n\
 Every route but /healthz, /readyz, /metrics and /openapi.json needs `Authorization: Bearer \
 <token>` (made by `grader token create`): scope `scan` to post and read scans and batches, \
 `results` for results, statistics, review and key changes (`admin` covers both). Another \
@@ -41,6 +47,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(scans::get_scan))
         .routes(routes!(scans::get_annotated))
         .routes(routes!(batches::get_batch))
+        .routes(routes!(uploads::post_scan_upload))
+        .routes(routes!(uploads::complete_scan_upload))
+        .routes(routes!(events::post_storage_event))
         .routes(routes!(results::get_results))
         .routes(routes!(results::get_stats))
         .routes(routes!(review::get_review))

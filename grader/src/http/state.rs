@@ -25,6 +25,9 @@ pub struct AppState {
     pub grading: Arc<Semaphore>,
     /// The pipeline's input limits.
     pub limits: Limits,
+    /// Whether `POST /v1/storage-events` takes events (`GABARITO_STORAGE_EVENTS=cloud-run-iam`):
+    /// only where Cloud Run's IAM lets nothing but the Eventarc trigger through.
+    pub storage_events: bool,
 }
 
 impl AppState {
@@ -38,6 +41,7 @@ impl AppState {
             wake,
             grading: Arc::new(Semaphore::new(cores)),
             limits: Limits::default(),
+            storage_events: false,
         }
     }
 }

@@ -270,10 +270,33 @@ pub async fn get_bundle(
 #[schema(value_type = String, format = Binary)]
 pub struct PdfFile(pub Vec<u8>);
 
+/// How long a signed download URL of a bundle lives (`?redirect=signed`).
+pub const SIGNED_DOWNLOAD_LIFETIME: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// How to hand the PDF over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum PdfRedirect {
+    /// `303 See Other` to a V4 signed URL of the PDF at Cloud Storage.
+    Signed,
+}
+
+/// `GET /v1/bundles/{id}/pdf`'s query.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct PdfQuery {
+    /// `signed`: answer `303 See Other` to a signed Cloud Storage URL (valid 15 minutes) instead
+    /// of the bytes, so that a bundle of any size downloads straight from the bucket, past
+    /// Cloud Run's limits. When the service stores objects in a local folder (no URL can be
+    /// signed), the PDF is streamed as without the parameter.
+    pub redirect: Option<PdfRedirect>,
+}
+
 /// The bundle's PDF, streamed from storage. A single `Range: bytes=…` is answered with 206.
+/// With `?redirect=signed`, a `303` to a signed Cloud Storage URL instead.
 #[utoipa::path(get, path = "/v1/bundles/{id}/pdf", tag = "bundles",
     params(
         ("id" = String, Path, description = "The bundle's id"),
+        PdfQuery,
         ("Range" = Option<String>, Header, description = "One byte range: `bytes=a-b`, `bytes=a-` or `bytes=-n` (several ranges are answered with the whole file)"),
     ),
     responses(
@@ -281,6 +304,9 @@ pub struct PdfFile(pub Vec<u8>);
             headers(("Content-Length" = u64), ("Accept-Ranges" = String))),
         (status = 206, description = "Part of the PDF", body = PdfFile, content_type = "application/pdf",
             headers(("Content-Range" = String, description = "bytes a-b/len"), ("Content-Length" = u64))),
+        (status = 303, description = "`?redirect=signed` on Cloud Storage: the signed URL (GET it without the bearer token; it expires in 15 minutes)",
+            headers(("Location" = String, description = "The signed URL"))),
+        (status = 400, description = "A `redirect` value other than `signed`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks the render scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such bundle for this tenant", body = Problem, content_type = "application/problem+json"),
@@ -294,12 +320,40 @@ pub async fn get_pdf(
     State(state): State<AppState>,
     caller: Caller,
     id: Result<Path<String>, PathRejection>,
+    service::Query(query): service::Query<PdfQuery>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let tenant = caller.require(Scope::Render)?;
     let Path(id) = id?;
     let record = find_bundle(&state, tenant, &id).await?;
     let key = written(&record, record.pdf_key.as_deref())?;
+    if query.redirect == Some(PdfRedirect::Signed) {
+        match state
+            .objects
+            .signed_url(key, store::SignedMethod::Get, SIGNED_DOWNLOAD_LIFETIME)
+            .await
+        {
+            Ok(url) => {
+                let mut response = StatusCode::SEE_OTHER.into_response();
+                let h = response.headers_mut();
+                h.insert(LOCATION, header_value(&url));
+                h.insert(
+                    axum::http::header::CACHE_CONTROL,
+                    HeaderValue::from_static("no-store"),
+                );
+                return Ok(response);
+            }
+            // A local folder signs nothing: the bytes come from here instead.
+            Err(store::ObjectError::Unsupported(_)) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "cannot sign a bundle's download URL");
+                return Err(Problem::unavailable(format!(
+                    "cannot sign a download URL now ({e}); retry, or download without \
+                     ?redirect=signed"
+                )));
+            }
+        }
+    }
     let len = state.objects.len(key).await?;
     let range = headers
         .get(RANGE)

@@ -15,7 +15,7 @@ use axum::http::header::CONTENT_TYPE;
 use service::server::{self, ServeArgs};
 use service::telemetry::{init_logging, install_metrics};
 use service::{ApiResult, Ops, Problem, ProblemType, Worker};
-use store::{LocalObjects, ObjectStore, Store};
+use store::{ObjectStore, Store};
 use tokio_util::sync::CancellationToken;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -119,7 +119,8 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let metrics = install_metrics();
         let store = Store::connect(&args.database_url).await?;
         store.migrate().await?;
-        let objects: Arc<dyn ObjectStore> = Arc::new(LocalObjects::new(&args.storage));
+        let objects: Arc<dyn ObjectStore> = args.objects().await?;
+        tracing::info!(storage = %objects.describe(), "object storage");
         let listener = tokio::net::TcpListener::bind(args.addr()).await?;
         let shutdown = server::shutdown_on_signal();
         let ops = Ops {

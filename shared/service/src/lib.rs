@@ -10,6 +10,7 @@ pub mod openapi;
 pub mod ops;
 pub mod problem;
 pub mod server;
+pub mod storage;
 pub mod telemetry;
 pub mod worker;
 

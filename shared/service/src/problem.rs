@@ -58,11 +58,14 @@ pub enum ProblemType {
     Unavailable,
     /// A fault of the service itself; the request id in the logs tells what happened.
     Internal,
+    /// This deployment cannot do it (e.g. signed upload URLs while objects are kept in a local
+    /// folder rather than Cloud Storage, or storage events while they are off).
+    NotSupported,
 }
 
 impl ProblemType {
     /// Every kind, for documentation.
-    pub const ALL: [ProblemType; 15] = [
+    pub const ALL: [ProblemType; 16] = [
         ProblemType::InvalidRequest,
         ProblemType::Unauthorized,
         ProblemType::Forbidden,
@@ -78,6 +81,7 @@ impl ProblemType {
         ProblemType::UnreadableScan,
         ProblemType::Unavailable,
         ProblemType::Internal,
+        ProblemType::NotSupported,
     ];
 
     /// The `type` URI. A URN: it names the kind without pretending to be a page to fetch.
@@ -103,6 +107,7 @@ impl ProblemType {
             UnreadableScan => "unreadable-scan",
             Unavailable => "unavailable",
             Internal => "internal",
+            NotSupported => "not-supported",
         )
     }
 
@@ -124,6 +129,7 @@ impl ProblemType {
             | ProblemType::UnreadableScan => StatusCode::UNPROCESSABLE_ENTITY,
             ProblemType::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ProblemType::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ProblemType::NotSupported => StatusCode::NOT_IMPLEMENTED,
         }
     }
 
@@ -145,6 +151,7 @@ impl ProblemType {
             ProblemType::UnreadableScan => "The scan cannot be read",
             ProblemType::Unavailable => "Temporarily unavailable",
             ProblemType::Internal => "Internal error",
+            ProblemType::NotSupported => "Not supported by this deployment",
         }
     }
 }
@@ -334,6 +341,9 @@ impl From<StoreError> for Problem {
             StoreError::Database(_) | StoreError::ReadOnly { .. } => {
                 tracing::warn!(error = %store::cli::error_line(&error), "database unavailable");
                 Problem::unavailable("the database is unavailable; retry in a few seconds")
+            }
+            StoreError::Object(ObjectError::Unsupported(why)) => {
+                Problem::new(ProblemType::NotSupported, why.clone())
             }
             StoreError::Object(ObjectError::NotFound(key)) => {
                 tracing::error!(key, "object missing from storage");

@@ -2,7 +2,6 @@
 //! a service's documented routes, and graceful shutdown on SIGTERM.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use axum::Router;
@@ -33,9 +32,14 @@ pub struct ServeArgs {
     /// Database: a postgres:// URL, or an SQLite file (`sqlite:PATH` or a path).
     #[arg(long = "db", env = "DATABASE_URL", default_value = store::DEFAULT_DATABASE_URL, value_name = "URL")]
     pub database_url: String,
-    /// Object storage: a local folder (created if missing).
+    /// Object storage: a local folder (created if missing), or `gs://BUCKET[/PREFIX]` for Cloud
+    /// Storage (Application Default Credentials).
     #[arg(long, env = "GABARITO_STORAGE", default_value = "gabarito-objects")]
-    pub storage: PathBuf,
+    pub storage: String,
+    /// A Cloud Storage emulator's base URL (e.g. `http://127.0.0.1:4443`): anonymous
+    /// credentials, no Google servers. Unset in production.
+    #[arg(long, env = "GCS_ENDPOINT", value_name = "URL")]
+    pub gcs_endpoint: Option<String>,
     /// Jobs this instance runs at once (bundles, large scan batches). On SQLite, 1.
     #[arg(long, env = "GABARITO_WORKERS", default_value_t = 1)]
     pub workers: usize,
@@ -50,6 +54,11 @@ impl ServeArgs {
     /// The socket address to bind.
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::new(self.listen, self.port)
+    }
+
+    /// The object storage [`Self::storage`] names.
+    pub async fn objects(&self) -> Result<std::sync::Arc<dyn store::ObjectStore>, gcs::GcsError> {
+        crate::storage::open_objects(&self.storage, self.gcs_endpoint.as_deref()).await
     }
 
     /// The job lease ([`Self::job_lease_secs`]).

@@ -19,6 +19,8 @@ pub mod cli;
 mod db;
 mod migrations;
 pub mod objects;
+#[cfg(feature = "contract")]
+pub mod objects_contract;
 mod repo;
 mod types;
 
@@ -27,7 +29,8 @@ pub use model::results::{
     self as results, ExamResults, ItemStatistics, QuestionResult, SheetScore, StudentResult,
 };
 pub use objects::{
-    LocalObjects, ObjectError, ObjectReader, ObjectStore, content_hash, scan_object_key,
+    LocalObjects, ObjectError, ObjectMeta, ObjectReader, ObjectStore, SignedMethod, content_hash,
+    scan_object_key,
 };
 pub use types::*;
 

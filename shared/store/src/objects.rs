@@ -1,5 +1,5 @@
 //! Object storage: scans and bundles by key. One interface ([`ObjectStore`]); a local folder
-//! ([`LocalObjects`]) by default, Google Cloud Storage in production (another issue).
+//! ([`LocalObjects`]) by default, Google Cloud Storage in production (crate `gabarito-gcs`).
 //!
 //! A scan is stored before anything else is done with it, under a key made of its content hash
 //! ([`scan_object_key`]), so an upload is never lost and the same bytes are stored once.
@@ -38,6 +38,9 @@ pub enum ObjectError {
         /// The byte after the last one asked for.
         end: u64,
     },
+    /// The backend cannot do this (e.g. a signed URL from a local folder).
+    #[error("{0}")]
+    Unsupported(String),
     /// The storage failed.
     #[error("object storage ({key}): {source}")]
     Io {
@@ -46,6 +49,25 @@ pub enum ObjectError {
         /// What failed.
         source: std::io::Error,
     },
+}
+
+/// What is stored under a key ([`ObjectStore::stat`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObjectMeta {
+    /// Its size in bytes.
+    pub len: u64,
+    /// Its generation, on a backend that versions objects (Cloud Storage): a new one each time
+    /// the key is written. `None` on a local folder.
+    pub generation: Option<i64>,
+}
+
+/// What a signed URL lets its holder do ([`ObjectStore::signed_url`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignedMethod {
+    /// Download the object.
+    Get,
+    /// Upload the object (a `PUT` of the whole body).
+    Put,
 }
 
 /// Where scans and bundles live, by key.
@@ -75,6 +97,43 @@ pub trait ObjectStore: Send + Sync {
         key: &'a str,
         range: Range<u64>,
     ) -> BoxFuture<'a, Result<ObjectReader, ObjectError>>;
+    /// The size (and generation, where there is one) of the object under `key`.
+    fn stat<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<ObjectMeta, ObjectError>> {
+        Box::pin(async move {
+            Ok(ObjectMeta {
+                len: self.len(key).await?,
+                generation: None,
+            })
+        })
+    }
+    /// A URL that lets whoever holds it `method` the object under `key` directly at the
+    /// storage, without credentials, for `expires` (Cloud Storage V4 signed URLs). A backend
+    /// that cannot hand out such URLs answers [`ObjectError::Unsupported`] (the default).
+    fn signed_url<'a>(
+        &'a self,
+        key: &'a str,
+        method: SignedMethod,
+        expires: std::time::Duration,
+    ) -> BoxFuture<'a, Result<String, ObjectError>> {
+        let _ = (method, expires);
+        Box::pin(async move {
+            check_key(key)?;
+            Err(ObjectError::Unsupported(
+                "this object storage cannot sign URLs: signed URLs need Cloud Storage \
+                 (GABARITO_STORAGE=gs://BUCKET[/PREFIX])"
+                    .to_string(),
+            ))
+        })
+    }
+    /// Where the objects are, for logs (`folder /srv/objects`, `gs://bucket/prefix`).
+    fn describe(&self) -> String;
+    /// The key of object `name` in bucket `bucket` as a storage event names it, when that
+    /// object is one of these objects (right bucket, under the prefix, a valid key); `None`
+    /// otherwise, and always on a backend without buckets (the default).
+    fn key_of(&self, bucket: &str, name: &str) -> Option<String> {
+        let _ = (bucket, name);
+        None
+    }
 }
 
 /// The bytes of an object as they are read ([`ObjectStore::read_range`]).
@@ -101,6 +160,24 @@ pub fn content_hash_of_file(path: &Path) -> std::io::Result<String> {
     Ok(hex(&hasher.finalize()))
 }
 
+/// Hex SHA-256 of what `reader` yields, read in 256 KiB pieces (an object read back from storage
+/// is hashed without being held in memory).
+pub async fn content_hash_of_reader(
+    mut reader: impl tokio::io::AsyncRead + Unpin,
+) -> std::io::Result<String> {
+    use tokio::io::AsyncReadExt;
+    let mut hasher = Sha256::new();
+    let mut chunk = vec![0u8; 256 * 1024];
+    loop {
+        let n = reader.read(&mut chunk).await?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&chunk[..n]);
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
 fn hex(digest: &[u8]) -> String {
     let mut out = String::with_capacity(64);
     for b in digest {
@@ -119,7 +196,9 @@ pub fn scan_object_key(tenant: &TenantId, hash: &str) -> String {
     format!("{tenant}/scans/{prefix}/{hash}")
 }
 
-fn check_key(key: &str) -> Result<(), ObjectError> {
+/// Refuses a key that is not segments of letters, digits, `.`, `-`, `_` separated by `/` (no
+/// `.` or `..` segment), at most 1,024 bytes: safe as a file path and as an object name.
+pub fn check_key(key: &str) -> Result<(), ObjectError> {
     let ok = !key.is_empty()
         && key.len() <= 1024
         && key.split('/').all(|seg| {
@@ -208,6 +287,10 @@ impl LocalObjects {
 }
 
 impl ObjectStore for LocalObjects {
+    fn describe(&self) -> String {
+        format!("folder {}", self.root.display())
+    }
+
     fn put<'a>(&'a self, key: &'a str, bytes: &'a [u8]) -> BoxFuture<'a, Result<(), ObjectError>> {
         // The blocking writer needs its own copy; uploads through here are request-sized (large
         // files go through `put_file`).
