@@ -277,7 +277,8 @@ fn stages(
     let alignment = alignment.context("not aligned")?;
     let mut identity = None;
     t.identify.push(cpu_ms(|| {
-        identity = pipeline::identify::identify(image, &alignment, frames, directory, None).ok();
+        identity =
+            pipeline::identify::identify(image, &alignment, frames, directory, true, None).ok();
         Ok(())
     })?);
     let identity = identity.context("not identified")?;
