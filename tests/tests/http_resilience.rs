@@ -148,7 +148,9 @@ fn a_grader_stopped_mid_batch_leaves_every_scan_to_the_next_instance_graded_once
 
 #[test]
 fn a_bundle_whose_instance_is_killed_is_finished_by_the_other() {
-    const STUDENTS: usize = 400;
+    // Big enough to be caught mid-render: the streamed writer does ~2,000 sheets a second, so
+    // 400 could be done before the first status poll saw it running.
+    const STUDENTS: usize = 4_000;
     let work = tempfile::tempdir().expect("temp dir");
     let db = Db::postgres();
     let config = ServiceConfig::new(work.path(), &db).with_env("GABARITO_JOB_LEASE_SECS", "2");
