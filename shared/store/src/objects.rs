@@ -396,57 +396,6 @@ mod tests {
         assert!(check_key("default/scans/ab/abcdef").is_ok());
     }
 
-    #[tokio::test]
-    async fn local_objects_round_trip() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let objects = LocalObjects::new(dir.path());
-        let key = scan_object_key(&TenantId::default_tenant(), &content_hash(b"x"));
-        assert!(!objects.exists(&key).await.expect("exists"));
-        objects.put(&key, b"x").await.expect("put");
-        objects.put(&key, b"x").await.expect("put again");
-        assert!(objects.exists(&key).await.expect("exists"));
-        assert_eq!(objects.get(&key).await.expect("get"), b"x");
-        assert!(matches!(
-            objects.get("default/scans/00/none").await,
-            Err(ObjectError::NotFound(_))
-        ));
-    }
-
-    #[tokio::test]
-    async fn ranges_are_read_without_the_rest() {
-        use tokio::io::AsyncReadExt;
-        let dir = tempfile::tempdir().expect("tempdir");
-        let objects = LocalObjects::new(dir.path());
-        let bytes: Vec<u8> = (0..=255).collect();
-        objects.put("t/bundles/b.pdf", &bytes).await.expect("put");
-        assert_eq!(objects.len("t/bundles/b.pdf").await.expect("len"), 256);
-        for range in [0..256, 10..20, 255..256, 7..7] {
-            let mut read = Vec::new();
-            objects
-                .read_range("t/bundles/b.pdf", range.clone())
-                .await
-                .expect("range")
-                .read_to_end(&mut read)
-                .await
-                .expect("read");
-            assert_eq!(read, bytes[range.start as usize..range.end as usize]);
-        }
-        // A reversed range is refused too, not read as empty.
-        #[allow(clippy::reversed_empty_ranges)]
-        let reversed = 20..10;
-        for bad in [0..257, 300..301, reversed] {
-            assert!(matches!(
-                objects.read_range("t/bundles/b.pdf", bad).await,
-                Err(ObjectError::Range { len: 256, .. })
-            ));
-        }
-        assert!(matches!(
-            objects.len("t/bundles/none").await,
-            Err(ObjectError::NotFound(_))
-        ));
-        assert!(matches!(
-            objects.read_range("t/bundles/none", 0..1).await,
-            Err(ObjectError::NotFound(_))
-        ));
-    }
+    // Round trips, ranges and missing objects: the contract suite
+    // (`objects_contract`, run on the local folder by tests/objects_contract.rs).
 }
