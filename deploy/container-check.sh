@@ -111,11 +111,19 @@ nice podman build --build-arg RUST_IMAGE="$builder_base" --build-arg RUNTIME_IMA
   -t "$image" "$repo"
 echo "built $image in $(( $(date +%s) - started )) s"
 podman image inspect "$image" --format 'size {{.Size}} bytes; user {{.Config.User}}; cmd {{.Config.Cmd}}; entrypoint {{.Config.Entrypoint}}'
-for tool in cargo rustc gcc cc ld apt-get; do
-  if podman run --rm --entrypoint /usr/bin/env "$image" sh -c "command -v $tool" >/dev/null 2>&1; then
-    fail "the runtime image has $tool"
-  fi
+# What the runtime image holds: the two binaries and run-time libraries, no toolchain, no
+# package manager, no shell.
+mnt="$(podman image mount "$image")"
+for f in usr/local/bin/grader usr/local/bin/render-service etc/ssl/certs/ca-certificates.crt; do
+  [ -e "$mnt/$f" ] || { podman image unmount "$image" >/dev/null; fail "the image lacks /$f"; }
 done
+found=""
+for tool in cargo rustc gcc cc ld as make apt-get dpkg sh bash pdftoppm; do
+  for d in usr/bin usr/sbin usr/local/bin bin; do [ -e "$mnt/$d/$tool" ] && found="$found /$d/$tool"; done
+done
+echo "runtime image: $(find "$mnt" -xdev -type f | wc -l) files, $(du -sh "$mnt" | cut -f1)"
+podman image unmount "$image" >/dev/null
+[ -z "$found" ] || fail "the runtime image has build or shell tools:$found"
 podman run --rm --entrypoint /usr/local/bin/grader "$image" --version
 podman run --rm --entrypoint /usr/local/bin/render-service "$image" --version
 
@@ -185,7 +193,7 @@ done
 echo "GET /readyz -> $ready"
 echo "GET /healthz -> $(curl -fsS "$base/healthz")"
 podman exec "$container" /usr/local/bin/grader --version >/dev/null
-echo "processes run as uid $(podman top "$container" uid | tail -n +2 | sort -u | tr '\n' ' ')"
+echo "processes run as uid $(podman top "$container" uid 2>/dev/null | tail -n +2 | sort -u | tr '\n' ' ')"
 
 say "POST /v1/scans (image/png)"
 curl -fsS -H "Authorization: Bearer $token" -H 'Content-Type: image/png' \
