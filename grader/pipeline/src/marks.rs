@@ -155,6 +155,14 @@ const SPREAD_RESIDUE_MAX: f32 = 0.26;
 /// hand: its smooth marks between [`CLEAR_RESIDUE`] and [`RESIDUE_MAX`] are marks, not doubts
 /// (such a hand's residue is lighter still).
 const LIGHT_HAND: f32 = 0.3;
+/// A sheet whose smooth marks add at least this (the median marked question) is marked in pen
+/// (pen fills add 0.64–0.84, pencil fills 0.31–0.57 on the simulated sets).
+const PEN_HAND: f32 = 0.6;
+/// On a pen sheet, a smooth bubble less than this much darker than the empty level is not a
+/// mark of the sheet's hand (its partial fills carry strokes, its fills are far darker): it
+/// goes to review. Erasure residue of a pencil draft has been measured at 0.203 on a pen
+/// sheet (harsh CI seed), past [`RESIDUE_MAX`].
+const PEN_SHEET_RESIDUE_MAX: f32 = 0.3;
 /// Marked questions needed before a sheet's mark level is trusted.
 const MIN_MARKS_FOR_LEVEL: usize = 8;
 /// Filled level assumed when a sheet has too few clear marks to measure its own.
@@ -402,7 +410,15 @@ fn judge_bubble(look: &Look, levels: &Levels) -> Bubble {
     }
     let above = fill - levels.empty_level;
     let strokes = has_strokes(look, levels);
-    if strokes || above >= RESIDUE_MAX {
+    // On a sheet marked in pen, a smooth grey disc is no mark of this hand: pen ink is dark,
+    // so what is grey is a pencil draft rubbed out (or a smudge), however dark the eraser left
+    // it. On a pencil sheet a lighter pencil mark is this hand's, and only residue's own range
+    // is in doubt.
+    let residue_max = match levels.mark_level {
+        Some(m) if m >= PEN_HAND => PEN_SHEET_RESIDUE_MAX,
+        _ => RESIDUE_MAX,
+    };
+    if strokes || above >= residue_max {
         // A smooth smear that spreads past the printed outline is what an eraser drags about
         // (no fill of ink or graphite reaches that far evenly); as dark as light pencil, a
         // person decides.
@@ -852,6 +868,14 @@ mod tests {
             (q.state, q.marked_labels.clone()),
             (AnswerState::Answered, vec!["B".into()])
         );
+        // On a pen sheet a smooth grey disc past residue's usual range is still no pen mark.
+        let f = [0.05, 0.05, 0.26, 0.05, 0.05];
+        let q = classify(1, &f, &f.map(smooth), &labels, &l);
+        assert_eq!(q.state, AnswerState::Uncertain);
+        // On a pencil sheet it is a lighter pencil mark.
+        l.mark_level = Some(0.45);
+        let q = classify(1, &f, &f.map(smooth), &labels, &l);
+        assert_eq!(q.state, AnswerState::Answered);
         // A light hand's smooth marks are marks.
         l.mark_level = Some(0.2);
         let f = [0.05, 0.05, 0.22, 0.05, 0.05];
