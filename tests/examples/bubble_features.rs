@@ -57,7 +57,7 @@ fn main() -> anyhow::Result<()> {
                 let (style, added) = mark.map_or(("empty", 0.0), |m| {
                     (m.spec.style.name(), m.stats.added_darkness)
                 });
-                if mark.is_none() && (q.question as usize + i) % 50 != 0 {
+                if mark.is_none() && !(q.question as usize + i).is_multiple_of(50) {
                     continue;
                 }
                 let state = pages[0]
