@@ -44,20 +44,21 @@ fn degraded_scans_are_read_right_or_sent_to_review_never_misread() {
         "sheets given another identity\n{report}"
     );
     assert_eq!(tally.questions.not_read, 0, "questions missing\n{report}");
-    // Issue 3 asked ≥ 99.9% right (here 48 × 90 × 0.1% ≈ 5 uncertain). Since the erasure rule
-    // of issue 10, a smooth light mark between 0.15 and 0.20 above the paper on a sheet of firm
-    // marks goes to review (it may be erasure residue): this seed gives 12 uncertain and
-    // 6 sheets to review. Issue 10 stays open until light pencil and residue are told apart
-    // and these bounds are back to 0.1% and 3%. Never silently wrong holds either way.
-    let allowed_uncertain = (tally.questions.total() as f64 * 0.005).ceil() as usize;
+    // Issue 3: ≥ 99.9% right (here 48 × 90 × 0.1% ≈ 5 uncertain).
+    let allowed_uncertain = (tally.questions.total() as f64 * 0.001).ceil() as usize;
     assert!(
         tally.questions.uncertain <= allowed_uncertain,
         "{} uncertain questions, at most {allowed_uncertain} allowed\n{report}",
         tally.questions.uncertain
     );
-    // Issue 3: ≥ 97% needing no review (at most 1 of 48); for now at most 15% (see above).
+    // Issue 3 asked ≥ 97% needing no review (at most 1 of 48). Issue 10's erasure rule sends
+    // a smooth light mark 0.15–0.20 above the paper on a pencil sheet to review: off-style
+    // light pencil and erasure residue are alike there in every feature measured (mean, peak,
+    // texture, halo; `bubble_features` example), so this seed has 3 such sheets. Textured
+    // marks (crosses, ticks, stroke fills) no longer cost a review. At most 3 of 48 until the
+    // two are told apart; never silently wrong holds either way.
     assert!(
-        tally.needs_review <= SHEETS * 15 / 100,
+        tally.needs_review <= SHEETS * 8 / 100,
         "{} sheets need review\n{report}",
         tally.needs_review
     );
@@ -105,10 +106,9 @@ fn anonymous_sheets_are_named_by_the_number_in_their_grid() {
     );
     assert_eq!(tally.questions.silently_wrong, 0, "{report}");
     // Every sheet the QR identified has its number read (the simulated students fill the grid
-    // in one clear style) but one: since issue 10's erasure rule a light digit mark may go to
-    // review (never misread, asserted above).
+    // in one clear style).
     assert!(
-        tally.right_identity + 1 >= tally.identified_locally,
+        tally.right_identity >= tally.identified_locally,
         "numbers left unread\n{report}"
     );
 }
@@ -117,8 +117,6 @@ fn anonymous_sheets_are_named_by_the_number_in_their_grid() {
 /// residue alone and beside answers, scribbled-out QR codes. Whatever the grader cannot read
 /// goes to review; nothing is read wrong with confidence and no sheet gets another's identity.
 #[test]
-#[ignore = "issue 10 open: erasure residue as dark as light pencil (0.17-0.20 above the paper) \
-            is still read as a mark on 1 question of this seed; run with --ignored"]
 fn harsh_scans_are_never_misread() {
     const HARSH: usize = 36;
     const SEED: u64 = 0x4A25_00C1;

@@ -30,6 +30,13 @@ pub struct QuestionReading {
     /// Peak darkness of every bubble, in choice order: the mean darkness of its darkest
     /// quarter, which strokes of ink raise far more than a smooth smudge of the same mean.
     pub peaks: Vec<f32>,
+    /// Texture of every bubble, in choice order: the mean darkness step between neighbouring
+    /// pixels, which pen and pencil strokes (edges, graphite grain) raise and a smooth smear
+    /// does not.
+    pub textures: Vec<f32>,
+    /// Halo of every bubble, in choice order: the darkness of a ring just outside its printed
+    /// outline, where an eraser drags graphite and a fill rarely reaches.
+    pub halos: Vec<f32>,
 }
 
 /// Every question of a page as read.
@@ -41,6 +48,10 @@ pub struct MarkReading {
     pub empty_level: f32,
     /// Peak darkness of an empty bubble on this sheet (the printed letter's strokes).
     pub empty_peak: f32,
+    /// Texture of an empty bubble on this sheet (see [`Look::texture`]).
+    pub empty_texture: f32,
+    /// Halo of an empty bubble on this sheet (see [`Look::halo`]).
+    pub empty_halo: f32,
     /// Fill level of a marked bubble on this sheet, for reports (no threshold depends on it).
     pub filled_level: f32,
     /// At or above: marked.
@@ -127,10 +138,31 @@ const STROKE_PEAK: f32 = 0.24;
 /// strokes (a cross of fill 0.14 has a peak of 0.29), not spread as a smear is (residue over
 /// the printed letter raises both alike).
 const STROKE_CONTRAST: f32 = 0.12;
+/// A bubble whose texture (see [`Look::texture`]) stands this far above an empty bubble's, in
+/// quadrature, holds strokes. Measured on the simulated sets (`bubble_features` example): the
+/// smooth inks (residue, light pencil, erasures, empty bubbles) stay below 0.04 under every
+/// degradation, thin crosses start at 0.048, ticks at 0.073, partial fills of separate strokes
+/// at 0.06.
+const STROKE_TEXTURE: f32 = 0.045;
+/// A smooth bubble whose halo (see [`Look::halo`]) is this much darker than an empty bubble's
+/// has been smeared past its outline: light pencil stays within 0.012 of the empty halo in 99
+/// cases of 100, erasure residue reaches 0.08.
+const HALO_RESIDUE: f32 = 0.03;
+/// Up to this darkness over the empty level a smooth bubble that spreads past its outline may
+/// be residue: a pencil fill starts at 0.31.
+const SPREAD_RESIDUE_MAX: f32 = 0.26;
 /// A sheet whose marks add less than this (the median marked question) is marked by a light
 /// hand: its smooth marks between [`CLEAR_RESIDUE`] and [`RESIDUE_MAX`] are marks, not doubts
 /// (such a hand's residue is lighter still).
 const LIGHT_HAND: f32 = 0.3;
+/// A sheet whose smooth marks add at least this (the median marked question) is marked in pen
+/// (pen fills add 0.64–0.84, pencil fills 0.31–0.57 on the simulated sets).
+const PEN_HAND: f32 = 0.6;
+/// On a pen sheet, a smooth bubble less than this much darker than the empty level is not a
+/// mark of the sheet's hand (its partial fills carry strokes, its fills are far darker): it
+/// goes to review. Erasure residue of a pencil draft has been measured at 0.203 on a pen
+/// sheet (harsh CI seed), past [`RESIDUE_MAX`].
+const PEN_SHEET_RESIDUE_MAX: f32 = 0.3;
 /// Marked questions needed before a sheet's mark level is trusted.
 const MIN_MARKS_FOR_LEVEL: usize = 8;
 /// Filled level assumed when a sheet has too few clear marks to measure its own.
@@ -146,6 +178,13 @@ pub fn read_marks(image: &GrayImage, h: &Homography, layout: &PageLayout) -> Mar
         .collect();
     let fills: Vec<f32> = looks.iter().map(|l| l.fill).collect();
     let peaks: Vec<f32> = looks.iter().map(|l| l.peak).collect();
+    let baseline = |v: Vec<f32>| {
+        let mut v = v;
+        v.sort_by(f32::total_cmp);
+        percentile(&v, 0.3)
+    };
+    let empty_texture = baseline(looks.iter().map(|l| l.texture).collect());
+    let empty_halo = baseline(looks.iter().map(|l| l.halo).collect());
     // Group bubbles by question, keeping layout order.
     let mut groups: Vec<(u32, Vec<usize>)> = Vec::new();
     for (i, b) in layout.bubbles.iter().enumerate() {
@@ -190,6 +229,15 @@ pub fn read_marks(image: &GrayImage, h: &Homography, layout: &PageLayout) -> Mar
             outlines_found: grid_fit,
         });
     }
+    let mut levels = Levels {
+        empty_level: empty,
+        empty_peak,
+        empty_texture,
+        empty_halo,
+        marked_threshold,
+        empty_threshold,
+        mark_level: None,
+    };
     // How dark this hand's smooth marks are (fills, not ticks or crosses): the darkest bubble
     // of each marked question, when it holds no strokes.
     let mut marked_tops: Vec<f32> = groups
@@ -200,30 +248,22 @@ pub fn read_marks(image: &GrayImage, h: &Homography, layout: &PageLayout) -> Mar
                 .max_by(|&a, &b| fills[a].total_cmp(&fills[b]))
         })
         .filter(|&i| fills[i] >= marked_threshold)
-        .filter(|&i| !has_strokes(fills[i] - empty, peaks[i] - empty_peak))
+        .filter(|&i| !has_strokes(&looks[i], &levels))
         .map(|i| fills[i] - empty)
         .collect();
     marked_tops.sort_by(f32::total_cmp);
-    let mark_level =
+    levels.mark_level =
         (marked_tops.len() >= MIN_MARKS_FOR_LEVEL).then(|| percentile(&marked_tops, 0.5));
-    let levels = Levels {
-        empty_level: empty,
-        empty_peak,
-        marked_threshold,
-        empty_threshold,
-        mark_level,
-    };
     let student_number = read_student_number(image, h, layout, ink, levels, misaligned);
     let questions = groups
         .iter()
         .map(|(q, idx)| {
-            let f: Vec<f32> = idx.iter().map(|&i| fills[i]).collect();
-            let p: Vec<f32> = idx.iter().map(|&i| peaks[i]).collect();
+            let l: Vec<Look> = idx.iter().map(|&i| looks[i]).collect();
             let labels: Vec<&str> = idx
                 .iter()
                 .map(|&i| layout.bubbles[i].choice.as_str())
                 .collect();
-            let mut r = classify(*q, &f, &p, &labels, &levels);
+            let mut r = classify(*q, &l, &labels, &levels);
             if misaligned {
                 r.state = AnswerState::Uncertain;
             }
@@ -234,6 +274,8 @@ pub fn read_marks(image: &GrayImage, h: &Homography, layout: &PageLayout) -> Mar
         questions,
         empty_level: empty,
         empty_peak,
+        empty_texture,
+        empty_halo,
         filled_level: filled,
         marked_threshold,
         empty_threshold,
@@ -250,6 +292,10 @@ pub struct Levels {
     pub empty_level: f32,
     /// Peak darkness of an empty bubble.
     pub empty_peak: f32,
+    /// Texture of an empty bubble (the printed letter's edges and the scanner's noise).
+    pub empty_texture: f32,
+    /// Halo of an empty bubble.
+    pub empty_halo: f32,
     /// At or above: marked.
     pub marked_threshold: f32,
     /// Below: empty; in between: uncertain.
@@ -281,21 +327,18 @@ fn read_student_number(
         .unwrap_or(0);
     let digits: Vec<QuestionReading> = (1..=columns)
         .map(|digit| {
-            let mut fills = [0.0f32; 10];
-            let mut peaks = [0.0f32; 10];
+            let mut looks = [Look::default(); 10];
             for b in layout
                 .student_number_bubbles
                 .iter()
                 .filter(|b| b.digit == digit)
             {
                 let v = b.value as usize;
-                if v < fills.len() {
-                    let look = bubble_look(image, h, b.x, b.y, b.r, ink);
-                    fills[v] = look.fill;
-                    peaks[v] = look.peak;
+                if v < looks.len() {
+                    looks[v] = bubble_look(image, h, b.x, b.y, b.r, ink);
                 }
             }
-            let mut r = classify(digit, &fills, &peaks, &LABELS, &levels);
+            let mut r = classify(digit, &looks, &LABELS, &levels);
             if misaligned {
                 r.state = AnswerState::Uncertain;
             }
@@ -360,14 +403,28 @@ enum Bubble {
 /// than residue gets, or when this sheet's own marks are that light (a light hand leaves
 /// lighter residue still); below [`CLEAR_RESIDUE`] a smooth bubble is empty, and in between
 /// it goes to a person.
-fn judge_bubble(fill: f32, peak: f32, levels: &Levels) -> Bubble {
+fn judge_bubble(look: &Look, levels: &Levels) -> Bubble {
+    let fill = look.fill;
     if fill < levels.empty_threshold {
         return Bubble::Empty;
     }
     let above = fill - levels.empty_level;
-    let strokes = has_strokes(above, peak - levels.empty_peak);
-    if strokes || above >= RESIDUE_MAX {
-        return if fill >= levels.marked_threshold {
+    let strokes = has_strokes(look, levels);
+    // On a sheet marked in pen, a smooth grey disc is no mark of this hand: pen ink is dark,
+    // so what is grey is a pencil draft rubbed out (or a smudge), however dark the eraser left
+    // it. On a pencil sheet a lighter pencil mark is this hand's, and only residue's own range
+    // is in doubt.
+    let residue_max = match levels.mark_level {
+        Some(m) if m >= PEN_HAND => PEN_SHEET_RESIDUE_MAX,
+        _ => RESIDUE_MAX,
+    };
+    if strokes || above >= residue_max {
+        // A smooth smear that spreads past the printed outline is what an eraser drags about
+        // (no fill of ink or graphite reaches that far evenly); as dark as light pencil, a
+        // person decides.
+        let spreads =
+            !strokes && above < SPREAD_RESIDUE_MAX && look.halo - levels.empty_halo >= HALO_RESIDUE;
+        return if fill >= levels.marked_threshold && !spreads {
             Bubble::Mark
         } else {
             Bubble::Doubt
@@ -376,7 +433,8 @@ fn judge_bubble(fill: f32, peak: f32, levels: &Levels) -> Bubble {
     if above < CLEAR_RESIDUE {
         // Only a bubble darkened evenly is residue: a faint pencil cross or tick (strokes too
         // light to pass for ink) stays in the old uncertain band.
-        let even = peak - levels.empty_peak - above < STROKE_CONTRAST / 2.0;
+        let even = look.peak - levels.empty_peak - above < STROKE_CONTRAST / 2.0
+            && texture_above(look, levels) < STROKE_TEXTURE / 2.0;
         return if even { Bubble::Empty } else { Bubble::Doubt };
     }
     match levels.mark_level {
@@ -385,29 +443,42 @@ fn judge_bubble(fill: f32, peak: f32, levels: &Levels) -> Bubble {
     }
 }
 
-/// Whether a bubble whose fill and peak stand `above` and `peak_above` the empty bubbles' holds
-/// strokes of ink. Strokes concentrate ink: the darkest quarter stands well above the mean. A
-/// smear over the printed letter darkens that quarter too, but no more than it darkens the rest.
-fn has_strokes(above: f32, peak_above: f32) -> bool {
-    peak_above >= STROKE_PEAK && peak_above - above >= STROKE_CONTRAST
+/// Whether a bubble holds strokes of ink, by either sign of them: its darkest quarter stands
+/// well above its mean (ink concentrated in lines; a smear over the printed letter darkens
+/// that quarter too, but no more than the rest), or its texture stands well above an empty
+/// bubble's (the edges of pen and pencil lines; a smear is smooth at the scale of pixels).
+fn has_strokes(look: &Look, levels: &Levels) -> bool {
+    let above = look.fill - levels.empty_level;
+    let peak_above = look.peak - levels.empty_peak;
+    (peak_above >= STROKE_PEAK && peak_above - above >= STROKE_CONTRAST)
+        || texture_above(look, levels) >= STROKE_TEXTURE
+}
+
+/// The texture a bubble has beyond an empty one's. The scanner's noise and the printed
+/// letter's edges are in every bubble and add to the strokes' in quadrature, not linearly, so
+/// a noisy scan neither hides strokes nor invents them.
+fn texture_above(look: &Look, levels: &Levels) -> f32 {
+    (look.texture.powi(2) - levels.empty_texture.powi(2))
+        .max(0.0)
+        .sqrt()
 }
 
 /// One question's state from its fills: every bubble must be clearly marked or clearly empty,
 /// and several marks must be alike, otherwise the question is uncertain.
 pub fn classify(
     question: u32,
-    fills: &[f32],
-    peaks: &[f32],
+    bubbles: &[Look],
     labels: &[&str],
     levels: &Levels,
 ) -> QuestionReading {
+    let fills: Vec<f32> = bubbles.iter().map(|b| b.fill).collect();
     let Levels {
         empty_level,
         empty_threshold,
         ..
     } = *levels;
     let looks: Vec<Bubble> = (0..fills.len())
-        .map(|i| judge_bubble(fills[i], peaks.get(i).copied().unwrap_or(0.0), levels))
+        .map(|i| judge_bubble(&bubbles[i], levels))
         .collect();
     let marked: Vec<u8> = (0..fills.len())
         .filter(|&i| looks[i] == Bubble::Mark)
@@ -418,11 +489,14 @@ pub fn classify(
     // is as likely an erasure gone over several times as a second answer: a person decides.
     let above = |i: &u8| fills[usize::from(*i)] - empty_level;
     let strongest = marked.iter().map(above).fold(0.0f32, f32::max);
+    // A second mark with strokes is a second answer however faint: residue is smooth.
     let faint_second = marked.len() >= 2
-        && marked
-            .iter()
-            .map(above)
-            .any(|f| f < ERASURE_REACH && f < FAINT_SECOND_RATIO * strongest);
+        && marked.iter().any(|i| {
+            let f = above(i);
+            f < ERASURE_REACH
+                && f < FAINT_SECOND_RATIO * strongest
+                && !has_strokes(&bubbles[usize::from(*i)], levels)
+        });
     let state = if ambiguous || faint_second {
         AnswerState::Uncertain
     } else {
@@ -449,8 +523,10 @@ pub fn classify(
             .collect(),
         marked,
         state,
-        fills: fills.to_vec(),
-        peaks: peaks.to_vec(),
+        peaks: bubbles.iter().map(|b| b.peak).collect(),
+        textures: bubbles.iter().map(|b| b.texture).collect(),
+        halos: bubbles.iter().map(|b| b.halo).collect(),
+        fills,
     }
 }
 
@@ -514,13 +590,17 @@ fn for_disc(image: &GrayImage, cx: f32, cy: f32, r: f32, mut f: impl FnMut(u8)) 
     }
 }
 
-/// What one bubble looks like inside.
-#[derive(Debug, Clone, Copy)]
-struct Look {
-    /// Mean darkness.
-    fill: f32,
-    /// Mean darkness of the darkest [`PEAK_SHARE`] of the pixels.
-    peak: f32,
+/// What one bubble looks like, in darkness (0 = the paper around it, 1 = printed black).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Look {
+    /// Mean darkness inside 0.7 of the radius.
+    pub fill: f32,
+    /// Mean darkness of the darkest [`PEAK_SHARE`] of those pixels.
+    pub peak: f32,
+    /// Mean absolute darkness step between neighbouring pixels inside 0.7 of the radius.
+    pub texture: f32,
+    /// Mean darkness of a ring just outside the printed outline (1.2–1.4 radii).
+    pub halo: f32,
 }
 
 /// Share of a bubble's pixels its peak darkness is taken over: a thin tick or cross covers
@@ -543,10 +623,7 @@ fn bubble_look(image: &GrayImage, h: &Homography, x: f32, y: f32, r: f32, ink: f
         n += 1;
     });
     if n == 0 {
-        return Look {
-            fill: 0.0,
-            peak: 0.0,
-        };
+        return Look::default();
     }
     let dark = |v: usize| ((paper - v as f32) / span).clamp(0.0, 1.0);
     let mut total = 0.0f32;
@@ -568,7 +645,69 @@ fn bubble_look(image: &GrayImage, h: &Homography, x: f32, y: f32, r: f32, ink: f
     Look {
         fill: total / n as f32,
         peak: top / taken.max(1) as f32,
+        texture: texture(image, cx, cy, rp * 0.7) / span,
+        halo: ((paper - ring_mean(image, cx, cy, rp * 1.2, rp * 1.4)) / span).max(0.0),
     }
+}
+
+/// Mean absolute step in gray level between horizontally and vertically neighbouring pixels
+/// whose centres both lie within `r` of (`cx`, `cy`).
+fn texture(image: &GrayImage, cx: f32, cy: f32, r: f32) -> f32 {
+    let (w, h) = (image.width() as i64, image.height() as i64);
+    let raw = image.as_raw();
+    let r2 = r * r;
+    let inside = |x: i64, y: i64| {
+        let (dx, dy) = (x as f32 + 0.5 - cx, y as f32 + 0.5 - cy);
+        x >= 0 && y >= 0 && x < w && y < h && dx * dx + dy * dy <= r2
+    };
+    let x0 = (cx - r).floor() as i64;
+    let x1 = (cx + r).ceil() as i64;
+    let y0 = (cy - r).floor() as i64;
+    let y1 = (cy + r).ceil() as i64;
+    let mut acc = 0u32;
+    let mut n = 0u32;
+    for y in y0..=y1 {
+        for x in x0..=x1 {
+            if !inside(x, y) {
+                continue;
+            }
+            let v = i32::from(raw[(y * w + x) as usize]);
+            if inside(x + 1, y) {
+                acc += (v - i32::from(raw[(y * w + x + 1) as usize])).unsigned_abs();
+                n += 1;
+            }
+            if inside(x, y + 1) {
+                acc += (v - i32::from(raw[((y + 1) * w + x) as usize])).unsigned_abs();
+                n += 1;
+            }
+        }
+    }
+    if n == 0 { 0.0 } else { acc as f32 / n as f32 }
+}
+
+/// Mean gray level of the pixels between `r0` and `r1` of (`cx`, `cy`).
+fn ring_mean(image: &GrayImage, cx: f32, cy: f32, r0: f32, r1: f32) -> f32 {
+    let (w, h) = (image.width() as i64, image.height() as i64);
+    let raw = image.as_raw();
+    let (a, b) = (r0 * r0, r1 * r1);
+    let x0 = ((cx - r1).floor() as i64).max(0);
+    let x1 = ((cx + r1).ceil() as i64).min(w - 1);
+    let y0 = ((cy - r1).floor() as i64).max(0);
+    let y1 = ((cy + r1).ceil() as i64).min(h - 1);
+    let mut acc = 0u64;
+    let mut n = 0u64;
+    for y in y0..=y1 {
+        let dy = y as f32 + 0.5 - cy;
+        for x in x0..=x1 {
+            let dx = x as f32 + 0.5 - cx;
+            let d = dx * dx + dy * dy;
+            if d >= a && d <= b {
+                acc += u64::from(raw[(y * w + x) as usize]);
+                n += 1;
+            }
+        }
+    }
+    if n == 0 { 255.0 } else { acc as f32 / n as f32 }
 }
 
 /// The paper's gray level near a point: the 90th percentile of a square of half-side `half`.
@@ -602,10 +741,32 @@ fn local_paper(image: &GrayImage, cx: f32, cy: f32, half: f32) -> f32 {
 mod tests {
     use super::*;
 
+    /// Bubbles of these fills and peaks, smooth (no texture, no halo) unless set.
+    fn classify(
+        question: u32,
+        fills: &[f32],
+        peaks: &[f32],
+        labels: &[&str],
+        levels: &Levels,
+    ) -> QuestionReading {
+        let looks: Vec<Look> = fills
+            .iter()
+            .zip(peaks)
+            .map(|(&fill, &peak)| Look {
+                fill,
+                peak,
+                ..Look::default()
+            })
+            .collect();
+        super::classify(question, &looks, labels, levels)
+    }
+
     fn levels(empty: f32, marked: f32, empty_threshold: f32) -> Levels {
         Levels {
             empty_level: empty,
             empty_peak: empty,
+            empty_texture: 0.0,
+            empty_halo: 0.0,
             marked_threshold: marked,
             empty_threshold,
             mark_level: None,
@@ -707,10 +868,95 @@ mod tests {
             (q.state, q.marked_labels.clone()),
             (AnswerState::Answered, vec!["B".into()])
         );
+        // On a pen sheet a smooth grey disc past residue's usual range is still no pen mark.
+        let f = [0.05, 0.05, 0.26, 0.05, 0.05];
+        let q = classify(1, &f, &f.map(smooth), &labels, &l);
+        assert_eq!(q.state, AnswerState::Uncertain);
+        // On a pencil sheet it is a lighter pencil mark.
+        l.mark_level = Some(0.45);
+        let q = classify(1, &f, &f.map(smooth), &labels, &l);
+        assert_eq!(q.state, AnswerState::Answered);
         // A light hand's smooth marks are marks.
         l.mark_level = Some(0.2);
         let f = [0.05, 0.05, 0.22, 0.05, 0.05];
         let q = classify(1, &f, &f.map(smooth), &labels, &l);
         assert_eq!(q.state, AnswerState::Answered);
+    }
+
+    /// Bubbles of these fills, each with the given texture and halo (empty 0.03 and 0).
+    fn textured(fills: &[f32], textures: &[f32], halos: &[f32]) -> Vec<Look> {
+        fills
+            .iter()
+            .zip(textures)
+            .zip(halos)
+            .map(|((&fill, &texture), &halo)| Look {
+                fill,
+                peak: fill,
+                texture,
+                halo,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn strokes_are_told_from_a_smear_by_their_texture() {
+        let labels = ["A", "B", "C", "D", "E"];
+        let mut l = levels(0.05, 0.18, 0.15);
+        l.mark_level = Some(0.45);
+        l.empty_texture = 0.03;
+        let t = 0.03;
+        // A light pencil cross whose darkest quarter does not stand out (blurred), but whose
+        // edges do: a mark.
+        let b = textured(
+            &[0.05, 0.24, 0.05, 0.05, 0.05],
+            &[t, 0.09, t, t, t],
+            &[0.0; 5],
+        );
+        let q = super::classify(1, &b, &labels, &l);
+        assert_eq!(
+            (q.state, q.marked_labels.clone()),
+            (AnswerState::Answered, vec!["B".into()])
+        );
+        // The same darkness, smooth: residue or light pencil, a person decides.
+        let b = textured(&[0.05, 0.24, 0.05, 0.05, 0.05], &[t; 5], &[0.0; 5]);
+        assert_eq!(
+            super::classify(1, &b, &labels, &l).state,
+            AnswerState::Uncertain
+        );
+        // Noise raises every bubble's texture alike: strokes are measured in quadrature above
+        // it, so a noisy smooth bubble is still smooth.
+        l.empty_texture = 0.06;
+        let b = textured(&[0.05, 0.24, 0.05, 0.05, 0.05], &[0.07; 5], &[0.0; 5]);
+        assert_eq!(
+            super::classify(1, &b, &labels, &l).state,
+            AnswerState::Uncertain
+        );
+        l.empty_texture = t;
+        // A faint second mark with strokes beside a fill is a second answer, not an erasure.
+        let b = textured(
+            &[0.05, 0.24, 0.05, 0.6, 0.05],
+            &[t, 0.09, t, t, t],
+            &[0.0; 5],
+        );
+        assert_eq!(
+            super::classify(1, &b, &labels, &l).state,
+            AnswerState::Multiple
+        );
+        // A smooth smear past the outline, darker than residue usually gets: a person decides.
+        let b = textured(
+            &[0.05, 0.05, 0.28, 0.05, 0.05],
+            &[t; 5],
+            &[0.0, 0.0, 0.05, 0.0, 0.0],
+        );
+        assert_eq!(
+            super::classify(1, &b, &labels, &l).state,
+            AnswerState::Uncertain
+        );
+        // The same fill kept within the outline is a mark.
+        let b = textured(&[0.05, 0.05, 0.28, 0.05, 0.05], &[t; 5], &[0.0; 5]);
+        assert_eq!(
+            super::classify(1, &b, &labels, &l).state,
+            AnswerState::Answered
+        );
     }
 }
