@@ -101,8 +101,11 @@ macro_rules! with_tx {
     }};
 }
 
-// After `with_tx!`, which it uses.
+// After `with_tx!`, which they use.
+mod chunk;
 mod services;
+
+pub use chunk::{ChunkScan, ScanGrading};
 
 impl Store {
     /// Opens the database a URL names: `postgres://…` (or `postgresql://…`), `sqlite:PATH`
@@ -1211,6 +1214,21 @@ async fn rescore<T: Tx>(
     let groups = tx.groups(tenant.as_str(), exam_id, group).await?;
     let marks = tx.marks(tenant.as_str(), exam_id, group).await?;
     let mut answers = answers_by_group(marks)?;
+    let (rows, out) = score_groups(exam, revision, groups, &mut answers)?;
+    tx.upsert_scores(tenant.as_str(), exam_id, &rows, now_ms())
+        .await?;
+    Ok(out)
+}
+
+/// Scores answer sheets of one exam from their effective marks (taken out of `answers`, by
+/// sheet group): the rows to store, and each sheet with its score.
+#[allow(clippy::type_complexity)]
+fn score_groups(
+    exam: &Exam,
+    revision: i64,
+    groups: Vec<GroupRow>,
+    answers: &mut HashMap<String, Vec<ReadAnswer>>,
+) -> R<(Vec<ScoreRow>, Vec<(GroupRow, Score)>)> {
     let mut rows = Vec::with_capacity(groups.len());
     let mut out = Vec::with_capacity(groups.len());
     for g in groups {
@@ -1221,9 +1239,7 @@ async fn rescore<T: Tx>(
         rows.push(score_row(&g, &score, revision)?);
         out.push((g, score));
     }
-    tx.upsert_scores(tenant.as_str(), exam_id, &rows, now_ms())
-        .await?;
-    Ok(out)
+    Ok((rows, out))
 }
 
 fn score_row(g: &GroupRow, score: &Score, revision: i64) -> R<ScoreRow> {
@@ -1302,7 +1318,7 @@ async fn record_scan_failure<T: Tx>(
         now,
     )
     .await?;
-    let reason = format!("file could not be graded: {error}");
+    let reason = failure_reason(error);
     tx.insert_review(
         tenant.as_str(),
         &NewReview {
@@ -1318,6 +1334,11 @@ async fn record_scan_failure<T: Tx>(
     .await?;
     tx.commit().await?;
     Ok(true)
+}
+
+/// The review item of a file that could not be graded at all.
+fn failure_reason(error: &str) -> String {
+    format!("file could not be graded: {error}")
 }
 
 /// Checks what the grader read against the exam: known questions, once each, choices in range.

@@ -24,7 +24,7 @@ pub mod objects_contract;
 mod repo;
 mod types;
 
-pub use db::{DEFAULT_DATABASE_URL, Store};
+pub use db::{ChunkScan, DEFAULT_DATABASE_URL, ScanGrading, Store};
 pub use model::results::{
     self as results, ExamResults, ItemStatistics, QuestionResult, SheetScore, StudentResult,
 };

@@ -587,15 +587,41 @@ macro_rules! current_pages {
              AND p.superseded = FALSE AND p.error IS NULL"
         )
     };
+    // Several answer sheets (a recorded chunk's): the query builder appends the tenant's bind
+    // and `AND s.sheet_group IN (…)` after this text.
+    (groups_in, $join:literal) => {
+        concat!(
+            "FROM sheets s CROSS JOIN scan_pages p ",
+            $join,
+            " WHERE p.tenant_id = s.tenant_id AND p.sheet_code = s.code \
+             AND p.superseded = FALSE AND p.error IS NULL AND s.tenant_id = "
+        )
+    };
+}
+
+/// The columns of [`GroupRow`], over [`current_pages!`].
+macro_rules! groups_head {
+    () => {
+        // A sheet printed for a student keeps that student; an anonymous one takes the
+        // number its grid was read as (on the page that counts).
+        "SELECT s.sheet_group, s.version, \
+         COALESCE(MAX(s.student_id), MAX(p.student_number)) AS student_id "
+    };
+}
+
+/// The columns of [`MarkRow`], over [`current_pages!`] joined with `marks m`.
+macro_rules! marks_head {
+    () => {
+        "SELECT s.sheet_group, m.question, \
+         COALESCE(m.resolved_marked, m.marked) AS marked, \
+         COALESCE(m.resolved_state, m.state) AS state "
+    };
 }
 
 macro_rules! groups_sql {
     ($which:tt) => {
         concat!(
-            // A sheet printed for a student keeps that student; an anonymous one takes the
-            // number its grid was read as (on the page that counts).
-            "SELECT s.sheet_group, s.version, \
-             COALESCE(MAX(s.student_id), MAX(p.student_number)) AS student_id ",
+            groups_head!(),
             current_pages!($which, ""),
             " GROUP BY s.sheet_group, s.version ORDER BY s.sheet_group"
         )
@@ -605,9 +631,7 @@ macro_rules! groups_sql {
 macro_rules! marks_sql {
     ($which:tt) => {
         concat!(
-            "SELECT s.sheet_group, m.question, \
-             COALESCE(m.resolved_marked, m.marked) AS marked, \
-             COALESCE(m.resolved_state, m.state) AS state ",
+            marks_head!(),
             current_pages!(
                 $which,
                 "JOIN marks m ON m.tenant_id = p.tenant_id AND m.page_id = p.id"
@@ -2010,3 +2034,7 @@ impl_tx!(
     claim_job = claim_job_sql!(""),
     skip_locked = ""
 );
+
+// After the SQL macros above, which it uses.
+mod chunk;
+pub(crate) use chunk::ChunkTx;

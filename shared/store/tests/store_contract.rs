@@ -54,6 +54,8 @@ contract!(
     released_jobs_do_not_count_an_attempt,
     bundles_take_their_status_from_their_job,
     scan_batches_follow_their_scans,
+    a_chunk_records_what_single_scans_record,
+    concurrent_chunks_count_each_scan_and_sheet_once,
 );
 
 async fn migrations_are_idempotent(store: Store) {
@@ -1640,4 +1642,434 @@ async fn scan_batches_follow_their_scans(store: Store) {
             .status,
         JobStatus::Done
     );
+}
+
+/// The scans of [`a_chunk_records_what_single_scans_record`]: what grading each produced.
+fn chunk_gradings(bundle: &model::Bundle) -> Vec<store::ScanGrading> {
+    use model::outcome::ReviewReason;
+    let exam = &bundle.exam;
+    let code = |i: usize| bundle.pages[i].sheet_code;
+    let version = |i: usize| bundle.pages[i].version.clone();
+    let mut uncertain = all_right(exam, &version(1));
+    uncertain[1].state = AnswerState::Uncertain;
+    let mut reviewed = page(1, code(1), uncertain);
+    reviewed.review = vec![ReviewReason::StudentNumberBlank];
+    let mut unidentified = page(1, code(2), all_right(exam, &version(2)));
+    unidentified.sheet_code = None;
+    unidentified.identified_by = None;
+    let unregistered = page(1, SheetCode::random(), all_right(exam, "A"));
+    let mut wrong = all_right(exam, &version(3));
+    wrong[0].marked = vec![(wrong[0].marked[0] + 1) % 5];
+    vec![
+        store::ScanGrading::Pages(vec![page(1, code(0), all_right(exam, &version(0)))]),
+        store::ScanGrading::Pages(vec![reviewed]),
+        store::ScanGrading::Pages(vec![unidentified]),
+        store::ScanGrading::Failed("unsupported format".into()),
+        store::ScanGrading::Pages(vec![unregistered]),
+        // Two pages of one file: the second a rescan of the fourth sheet, after a wrong one.
+        store::ScanGrading::Pages(vec![
+            page(1, code(3), wrong),
+            page(2, code(3), all_right(exam, &version(3))),
+        ]),
+    ]
+}
+
+/// What a tenant's state looks like, to compare two ways of recording the same gradings.
+async fn state_of(
+    store: &Store,
+    t: &store::TenantId,
+    exam_id: &str,
+    bundle: &model::Bundle,
+) -> String {
+    let mut out = Vec::new();
+    for s in store.scores(t, exam_id).await.expect("scores") {
+        out.push(format!(
+            "score {:?} {} {} {:?}",
+            s.student_id, s.score.score, s.score.max_score, s.score.pending
+        ));
+    }
+    for i in store.review_items(t, None, false).await.expect("review") {
+        out.push(format!(
+            "review {:?} {:?} {} {:?} {:?} {:?}",
+            i.sheet_code,
+            i.question,
+            i.reason,
+            i.status,
+            i.exam_id.is_some(),
+            i.page
+        ));
+    }
+    for p in &bundle.pages {
+        for r in store.pages_of_sheet(t, &p.sheet_code).await.expect("pages") {
+            out.push(format!(
+                "page {} {} {:?} {:?} {}",
+                r.page,
+                p.student_id.as_deref().unwrap_or(""),
+                r.identified_by,
+                r.error,
+                r.superseded
+            ));
+        }
+    }
+    for s in store.scans(t).await.expect("scans") {
+        out.push(format!("scan {} {:?} {:?}", s.file_name, s.status, s.error));
+    }
+    let results = store.results(t, exam_id).await.expect("results");
+    out.push(serde_json::to_string(&results.students).expect("json"));
+    out.join("\n")
+}
+
+async fn a_chunk_records_what_single_scans_record(store: Store) {
+    let exam = exam();
+    let bundle = bundle(&exam, &roster(4));
+    let gradings = chunk_gradings(&bundle);
+
+    // One scan at a time, through the single-file path.
+    let single = tenant("escola-um");
+    let single_exam = store
+        .register_bundle(&single, &bundle)
+        .await
+        .expect("register");
+    for (i, g) in gradings.iter().enumerate() {
+        let scan = receive_named(&store, &single, i).await;
+        match g {
+            store::ScanGrading::Pages(pages) => {
+                store
+                    .record_grading(&single, scan, pages)
+                    .await
+                    .expect("record");
+            }
+            store::ScanGrading::Failed(e) => {
+                assert!(
+                    store
+                        .record_scan_failure(&single, scan, e)
+                        .await
+                        .expect("fail")
+                );
+            }
+        }
+    }
+
+    // The same in one chunk, received in one call.
+    let batched = tenant("escola-lote");
+    let mut other = bundle.clone();
+    other.exam_id = Some(single_exam.clone());
+    let batched_exam = store
+        .register_bundle(&batched, &other)
+        .await
+        .expect("register");
+    let received = store
+        .receive_scans(
+            &batched,
+            &(0..gradings.len()).map(new_scan).collect::<Vec<_>>(),
+        )
+        .await
+        .expect("receive");
+    assert!(received.iter().all(|r| r.new));
+    let again = store
+        .receive_scans(&batched, &[new_scan(0), new_scan(0)])
+        .await
+        .expect("receive again");
+    assert!(
+        again
+            .iter()
+            .all(|r| !r.new && r.scan.id == received[0].scan.id)
+    );
+    let chunk: Vec<store::ChunkScan> = received
+        .iter()
+        .zip(&gradings)
+        .map(|(r, g)| store::ChunkScan {
+            scan_id: r.scan.id,
+            grading: g.clone(),
+            again: false,
+        })
+        .collect();
+    let outcomes = store.record_chunk(&batched, &chunk).await.expect("chunk");
+    assert_eq!(outcomes.len(), chunk.len());
+    assert!(outcomes.iter().all(|o| !o.already_graded));
+    assert_eq!(
+        outcomes[0].pages[0].score.as_ref().map(|s| s.score),
+        Some(6.0)
+    );
+    assert_eq!(
+        outcomes[1].pages[0].review_items.len(),
+        2,
+        "uncertain + orientation"
+    );
+    assert!(outcomes[2].pages[0].error.is_some());
+    assert!(outcomes[3].pages.is_empty());
+    assert_eq!(outcomes[5].pages.len(), 2);
+
+    assert_eq!(
+        state_of(&store, &single, &single_exam, &bundle).await,
+        state_of(&store, &batched, &batched_exam, &other).await,
+        "a chunk records exactly what the scans recorded one by one record"
+    );
+
+    // Recorded again (a retried task): nothing changes.
+    let before = state_of(&store, &batched, &batched_exam, &other).await;
+    let twice = store
+        .record_chunk(&batched, &chunk)
+        .await
+        .expect("chunk again");
+    assert!(twice.iter().all(|o| o.already_graded && o.pages.is_empty()));
+    assert_eq!(
+        state_of(&store, &batched, &batched_exam, &other).await,
+        before
+    );
+
+    // `again` replaces, like `replace_grading`: the failed file, now read.
+    let fixed = vec![store::ChunkScan {
+        scan_id: received[3].scan.id,
+        grading: store::ScanGrading::Pages(vec![page(
+            1,
+            bundle.pages[2].sheet_code,
+            all_right(&exam, &bundle.pages[2].version),
+        )]),
+        again: true,
+    }];
+    let replaced = store.record_chunk(&batched, &fixed).await.expect("again");
+    assert!(!replaced[0].already_graded);
+    let scan = store
+        .scan(&batched, received[3].scan.id)
+        .await
+        .expect("scan")
+        .expect("exists");
+    assert_eq!(scan.status, ScanStatus::Graded);
+    let open: Vec<_> = store
+        .review_items(&batched, None, true)
+        .await
+        .expect("review");
+    assert!(
+        open.iter()
+            .all(|i| !i.reason.contains("unsupported format")),
+        "{open:?}"
+    );
+
+    // Bad marks refuse the whole chunk, naming the scan, and leave nothing behind.
+    let bad_scan = store
+        .receive_scans(&batched, &[new_scan(99)])
+        .await
+        .expect("receive")[0]
+        .scan
+        .id;
+    let mut bad = all_right(&exam, "A");
+    bad.push(ReadAnswer {
+        question: 99,
+        marked: vec![0],
+        state: AnswerState::Answered,
+    });
+    let err = store
+        .record_chunk(
+            &batched,
+            &[store::ChunkScan {
+                scan_id: bad_scan,
+                grading: store::ScanGrading::Pages(vec![page(1, bundle.pages[0].sheet_code, bad)]),
+                again: false,
+            }],
+        )
+        .await;
+    assert!(
+        matches!(&err, Err(StoreError::Invalid(m)) if m.contains(&bad_scan.to_string())),
+        "{err:?}"
+    );
+    let scan = store
+        .scan(&batched, bad_scan)
+        .await
+        .expect("scan")
+        .expect("exists");
+    assert_eq!(scan.status, ScanStatus::Received);
+}
+
+fn new_scan(i: usize) -> store::NewScan {
+    let hash = store::content_hash(format!("chunk scan {i}").as_bytes());
+    store::NewScan {
+        object_key: format!("t/scans/{hash}"),
+        content_hash: hash,
+        byte_len: 10,
+        file_name: format!("scan-{i}.jpg"),
+    }
+}
+
+async fn receive_named(store: &Store, t: &store::TenantId, i: usize) -> i64 {
+    store
+        .receive_scan(t, &new_scan(i))
+        .await
+        .expect("receive")
+        .scan
+        .id
+}
+
+async fn concurrent_chunks_count_each_scan_and_sheet_once(store: Store) {
+    let t = tenant("escola-a");
+    let exam = exam();
+    let bundle = bundle(&exam, &roster(40));
+    let exam_id = store.register_bundle(&t, &bundle).await.expect("register");
+    let scans: Vec<store::NewScan> = (0..60).map(new_scan).collect();
+    let received = store.receive_scans(&t, &scans).await.expect("receive");
+    // Scans 0..40 grade sheets 0..40; scans 40..60 are rescans of sheets 0..20. Two writers
+    // take overlapping halves (scans 20..40 in both), each in chunks of 10, at once.
+    let chunk_of = |range: std::ops::Range<usize>| -> Vec<store::ChunkScan> {
+        range
+            .map(|i| {
+                let sheet = i % 40;
+                let mut answers = all_right(&exam, &bundle.pages[sheet].version);
+                if i < 40 && sheet < 20 {
+                    answers[0].marked = vec![(answers[0].marked[0] + 1) % 5];
+                }
+                store::ChunkScan {
+                    scan_id: received[i].scan.id,
+                    grading: store::ScanGrading::Pages(vec![page(
+                        1,
+                        bundle.pages[sheet].sheet_code,
+                        answers,
+                    )]),
+                    again: false,
+                }
+            })
+            .collect()
+    };
+    let a = chunk_of(0..40);
+    let b = chunk_of(20..60);
+    let (sa, sb) = (store.clone(), store.clone());
+    let (ta, tb) = (t.clone(), t.clone());
+    let wa = tokio::spawn(async move {
+        let mut recorded = 0;
+        for c in a.chunks(10) {
+            recorded += sa
+                .record_chunk(&ta, c)
+                .await
+                .expect("chunk")
+                .iter()
+                .filter(|o| !o.already_graded)
+                .count();
+        }
+        recorded
+    });
+    let wb = tokio::spawn(async move {
+        let mut recorded = 0;
+        for c in b.chunks(10) {
+            recorded += sb
+                .record_chunk(&tb, c)
+                .await
+                .expect("chunk")
+                .iter()
+                .filter(|o| !o.already_graded)
+                .count();
+        }
+        recorded
+    });
+    let recorded = wa.await.expect("a") + wb.await.expect("b");
+    assert_eq!(recorded, 60, "each scan recorded by exactly one writer");
+    let scores = store.scores(&t, &exam_id).await.expect("scores");
+    assert_eq!(scores.len(), 40);
+    for p in &bundle.pages {
+        let pages = store
+            .pages_of_sheet(&t, &p.sheet_code)
+            .await
+            .expect("pages");
+        assert_eq!(
+            pages.iter().filter(|p| !p.superseded).count(),
+            1,
+            "{pages:?}"
+        );
+    }
+    // Sheets 0..20 were rescanned by a later scan (a higher id): the right answers count.
+    assert!(scores.iter().all(|s| s.score.score == 6.0), "{scores:?}");
+}
+
+/// A scan whose pages and marks are recorded but whose row still says `received` (what an
+/// interrupted non-transactional writer, an older version, or a hand repair could leave): a
+/// retried chunk forgets those pages and records the scan once.
+async fn half_recorded_scan_is_counted_once(store: Store, reset: impl AsyncFnOnce(i64)) {
+    let t = tenant("escola-a");
+    let exam = exam();
+    let bundle = bundle(&exam, &roster(2));
+    let exam_id = store.register_bundle(&t, &bundle).await.expect("register");
+    let scan = store
+        .receive_scans(&t, &[new_scan(1)])
+        .await
+        .expect("receive")[0]
+        .scan
+        .id;
+    let mut uncertain = all_right(&exam, "A");
+    uncertain[4].state = AnswerState::Uncertain;
+    let chunk = [store::ChunkScan {
+        scan_id: scan,
+        grading: store::ScanGrading::Pages(vec![page(1, bundle.pages[0].sheet_code, uncertain)]),
+        again: false,
+    }];
+    store.record_chunk(&t, &chunk).await.expect("first");
+    reset(scan).await;
+    assert_eq!(
+        store
+            .scan(&t, scan)
+            .await
+            .expect("scan")
+            .expect("exists")
+            .status,
+        ScanStatus::Received
+    );
+    let retried = store.record_chunk(&t, &chunk).await.expect("retried");
+    assert!(!retried[0].already_graded);
+    let pages = store
+        .pages_of_sheet(&t, &bundle.pages[0].sheet_code)
+        .await
+        .expect("pages");
+    assert_eq!(pages.len(), 1, "{pages:?}");
+    let open = store.review_items(&t, None, true).await.expect("review");
+    assert_eq!(open.len(), 1, "{open:?}");
+    let results = store.results(&t, &exam_id).await.expect("results");
+    assert_eq!(results.students.len(), 1);
+    assert_eq!(
+        store
+            .scan(&t, scan)
+            .await
+            .expect("scan")
+            .expect("exists")
+            .status,
+        ScanStatus::Graded
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_recorded_scan_is_counted_once_on_postgres() {
+    let schema = std::sync::Arc::new(tokio::sync::Mutex::new(PgSchema::create().await));
+    let store = schema.lock().await.store.clone();
+    let s = schema.clone();
+    half_recorded_scan_is_counted_once(store, async move |scan| {
+        s.lock()
+            .await
+            .execute(&format!(
+                "UPDATE scans SET status = 'received' WHERE id = {scan}"
+            ))
+            .await;
+    })
+    .await;
+    if let Ok(schema) = std::sync::Arc::try_unwrap(schema) {
+        schema.into_inner().drop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_recorded_scan_is_counted_once_on_sqlite() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("gabarito.sqlite");
+    let store = Store::connect(&format!("sqlite:{}", path.display()))
+        .await
+        .expect("open");
+    store.migrate().await.expect("migrate");
+    half_recorded_scan_is_counted_once(store.clone(), async |scan| {
+        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite:{}", path.display()))
+            .await
+            .expect("connect");
+        sqlx::query("UPDATE scans SET status = 'received' WHERE id = $1")
+            .bind(scan)
+            .execute(&mut conn)
+            .await
+            .expect("reset");
+    })
+    .await;
+    store.close().await;
 }

@@ -44,6 +44,7 @@ pub struct PgSchema {
     pub store: Store,
     name: String,
     admin: sqlx::PgConnection,
+    url: String,
 }
 
 impl PgSchema {
@@ -73,7 +74,22 @@ impl PgSchema {
             .await
             .expect("open postgres");
         store.migrate().await.expect("migrate postgres");
-        Self { store, name, admin }
+        Self {
+            store,
+            name,
+            admin,
+            url,
+        }
+    }
+
+    /// Another store (a pool of its own) on the same schema, as another process would open.
+    pub async fn reconnect(&self) -> Store {
+        let options = sqlx::postgres::PgConnectOptions::from_str(&self.url)
+            .expect("postgres URL")
+            .options([("search_path", self.name.as_str())]);
+        Store::connect_postgres(options)
+            .await
+            .expect("open postgres")
     }
 
     /// Runs one statement in the schema, as its owner (to break things on purpose).
