@@ -113,9 +113,19 @@ impl Grading<'_> {
             source,
         };
         let size = std::fs::metadata(path).map_err(read_err)?.len();
-        let hash = store::objects::content_hash_of_file(path).map_err(read_err)?;
-        let key = store::scan_object_key(self.tenant, &hash);
         let too_large = size > limits.max_file_bytes;
+        // A file within the limits is read once, and hashed from memory: it is graded from
+        // those bytes (or, graded before, dropped). One too large is hashed in chunks, unread.
+        let bytes = if too_large {
+            None
+        } else {
+            Some(std::fs::read(path).map_err(read_err)?)
+        };
+        let hash = match &bytes {
+            Some(bytes) => store::content_hash(bytes),
+            None => store::objects::content_hash_of_file(path).map_err(read_err)?,
+        };
+        let key = store::scan_object_key(self.tenant, &hash);
         if !too_large && !self.objects.exists(&key).await? {
             self.objects.put_file(&key, path).await?;
         }
@@ -130,12 +140,10 @@ impl Grading<'_> {
                 regrade,
             )
             .await?;
-        let taken = if too_large {
-            Taken::Refused(DecodeError::FileTooLarge(size, limits.max_file_bytes))
-        } else if ingested.grade.is_some() {
-            Taken::Bytes(std::fs::read(path).map_err(read_err)?)
-        } else {
-            Taken::Stored
+        let taken = match bytes {
+            None => Taken::Refused(DecodeError::FileTooLarge(size, limits.max_file_bytes)),
+            Some(bytes) if ingested.grade.is_some() => Taken::Bytes(bytes),
+            Some(_) => Taken::Stored,
         };
         Ok((ingested, taken))
     }
