@@ -53,13 +53,68 @@ pub(crate) fn find(
     };
     let px_per_pt = P as f32 / module;
     let crop = sample_rect(image, h, &rect, px_per_pt);
-    let (w, ht) = (crop.width() as usize, crop.height() as usize);
-    let mut hist = [0u32; 256];
-    for &v in crop.as_raw() {
-        hist[v as usize] += 1;
+    let peaks = peaks(&crop, (0, 0, crop.width(), crop.height()), P as f32)?;
+    let found = ells(&peaks, FINDER_SPAN * P as f32, true);
+    let idx = found.first()?.1;
+    Some(idx.map(|i| {
+        let (u, v, _) = peaks[i];
+        h.apply_f32(rect.x + u / px_per_pt, rect.y + v / px_per_pt)
+    }))
+}
+
+/// Finder patterns searched without any idea of where the page is: in each corner of the
+/// image (the code sits near a page corner, whichever way the page was turned), at the module
+/// size `module_px` the image's scale suggests. Each result is the three centres in
+/// [`layout_finders`] order, best first. What it finds still has to agree with the corner
+/// marks and the bubble outlines.
+pub(crate) fn search(image: &GrayImage, module_px: f32) -> Vec<[(f32, f32); 3]> {
+    let (w, h) = image.dimensions();
+    // The code's centre is about 70–90 pt in from two page edges; skew, scale and a shifted
+    // page move it by up to ~60 pt: a window of 70 modules from the image corner holds it.
+    let side = ((70.0 * module_px).round() as u32).min(w.min(h));
+    let mut out: Vec<(f32, [(f32, f32); 3])> = Vec::new();
+    for (x0, y0) in [(0, 0), (w - side, 0), (w - side, h - side), (0, h - side)] {
+        // Phone photos show the page smaller than the image: a second, smaller module size.
+        for m in [module_px, module_px * 0.88] {
+            let Some(peaks) = peaks(image, (x0, y0, side, side), m) else {
+                continue;
+            };
+            if let Some(&(score, idx)) = ells(&peaks, FINDER_SPAN * m, false).first() {
+                let centres = idx.map(|i| (peaks[i].0 + x0 as f32, peaks[i].1 + y0 as f32));
+                let dup = out
+                    .iter()
+                    .any(|(_, c)| (c[0].0 - centres[0].0).hypot(c[0].1 - centres[0].1) < 2.0 * m);
+                if !dup {
+                    out.push((score, centres));
+                }
+            }
+        }
     }
+    out.sort_by(|a, b| b.0.total_cmp(&a.0));
+    out.into_iter().map(|(_, c)| c).collect()
+}
+
+/// Finder-pattern responses in the window (`x0`, `y0`, `w`, `h`) of `image` for modules of
+/// `m` pixels: a box filter (dark 3×3 core, light ring, dark ring, light separator) at every
+/// position, its local maxima above [`MIN_SCORE`] with sub-pixel centres (window coordinates),
+/// strongest first. `None` when the window is too small or has no contrast.
+fn peaks(
+    image: &GrayImage,
+    (x0, y0, w, ht): (u32, u32, u32, u32),
+    m: f32,
+) -> Option<Vec<(f32, f32, f32)>> {
+    let raw = image.as_raw();
+    let iw = image.width() as usize;
+    let mut hist = [0u32; 256];
+    for y in y0..y0 + ht {
+        let row = &raw[y as usize * iw + x0 as usize..][..w as usize];
+        for &v in row {
+            hist[v as usize] += 1;
+        }
+    }
+    let total = w * ht;
     let pct = |p: f32| {
-        let target = (crop.as_raw().len() as f32 * p) as u32;
+        let target = (total as f32 * p) as u32;
         let mut acc = 0;
         for (v, &c) in hist.iter().enumerate() {
             acc += c;
@@ -73,36 +128,32 @@ pub(crate) fn find(
     if paper - ink < 25.0 {
         return None;
     }
-    let integral = Integral::new(&crop, 0, 0, w as u32, ht as u32);
-    let p = P as usize;
-    let half = 9 * p / 2;
+    let integral = Integral::new(image, x0, y0, w, ht);
+    let (w, ht) = (w as usize, ht as usize);
+    let radius = |k: f32| ((k * m / 2.0).round() as usize).max(1);
+    let r = [radius(3.0), radius(5.0), radius(7.0), radius(9.0)];
+    let half = r[3];
     if w <= 2 * half + 2 || ht <= 2 * half + 2 {
         return None;
     }
-    let boxsum = |x: usize, y: usize, k: usize| {
-        let r = k * p / 2;
-        f64::from(integral.sum(x - r, y - r, x + r, y + r))
-    };
-    let area = |k: usize| (k * k * p * p) as f64;
+    let area = r.map(|k| (4 * k * k) as f64);
+    let boxsum = |x: usize, y: usize, k: usize| f64::from(integral.sum(x - k, y - k, x + k, y + k));
     let norm = 2.0 * f64::from(paper - ink);
     let (sw, sh) = (w - 2 * half, ht - 2 * half);
     let mut scores = vec![0.0f32; sw * sh];
     for y in 0..sh {
         for x in 0..sw {
             let (cx, cy) = (x + half, y + half);
-            let b3 = boxsum(cx, cy, 3);
-            let b5 = boxsum(cx, cy, 5);
-            let b7 = boxsum(cx, cy, 7);
-            let b9 = boxsum(cx, cy, 9);
-            let core = b3 / area(3);
-            let light = (b5 - b3) / (area(5) - area(3));
-            let dark = (b7 - b5) / (area(7) - area(5));
-            let sep = (b9 - b7) / (area(9) - area(7));
+            let b = r.map(|k| boxsum(cx, cy, k));
+            let core = b[0] / area[0];
+            let light = (b[1] - b[0]) / (area[1] - area[0]);
+            let dark = (b[2] - b[1]) / (area[2] - area[1]);
+            let sep = (b[3] - b[2]) / (area[3] - area[2]);
             scores[y * sw + x] = ((light + sep - core - dark) / norm) as f32;
         }
     }
     // Local maxima over a window of about two modules.
-    let r = 2 * p;
+    let nr = (2.0 * m).round() as usize;
     let mut peaks: Vec<(f32, f32, f32)> = Vec::new();
     for y in 0..sh {
         for x in 0..sw {
@@ -111,8 +162,8 @@ pub(crate) fn find(
                 continue;
             }
             let mut is_max = true;
-            'n: for yy in y.saturating_sub(r)..(y + r + 1).min(sh) {
-                for xx in x.saturating_sub(r)..(x + r + 1).min(sw) {
+            'n: for yy in y.saturating_sub(nr)..(y + nr + 1).min(sh) {
+                for xx in x.saturating_sub(nr)..(x + nr + 1).min(sw) {
                     let o = scores[yy * sw + xx];
                     if o > s || (o == s && (yy, xx) < (y, x)) {
                         is_max = false;
@@ -148,8 +199,14 @@ pub(crate) fn find(
     }
     peaks.sort_by(|a, b| b.2.total_cmp(&a.2));
     peaks.truncate(12);
-    let span = FINDER_SPAN * P as f32;
-    let mut best: Option<(f32, [usize; 3])> = None;
+    Some(peaks)
+}
+
+/// Triples of peaks that form the code's L (top-left, top-right, bottom-left finders: two
+/// equal perpendicular arms of `span` pixels, the code not mirrored), best first. `upright`
+/// also asks that the top-right finder lie to the right of the top-left one.
+fn ells(peaks: &[(f32, f32, f32)], span: f32, upright: bool) -> Vec<(f32, [usize; 3])> {
+    let mut found: Vec<(f32, [usize; 3])> = Vec::new();
     for (a, pa) in peaks.iter().enumerate() {
         for (b, pb) in peaks.iter().enumerate() {
             if b == a {
@@ -157,8 +214,7 @@ pub(crate) fn find(
             }
             let ab = (pb.0 - pa.0, pb.1 - pa.1);
             let lab = (ab.0 * ab.0 + ab.1 * ab.1).sqrt();
-            // Upright: the top-right finder lies to the right of the top-left one.
-            if (lab / span - 1.0).abs() > 0.15 || ab.0 < 0.9 * lab {
+            if (lab / span - 1.0).abs() > 0.15 || (upright && ab.0 < 0.9 * lab) {
                 continue;
             }
             for (c, pc) in peaks.iter().enumerate() {
@@ -167,7 +223,7 @@ pub(crate) fn find(
                 }
                 let ac = (pc.0 - pa.0, pc.1 - pa.1);
                 let lac = (ac.0 * ac.0 + ac.1 * ac.1).sqrt();
-                if (lac / span - 1.0).abs() > 0.15 {
+                if (lac / span - 1.0).abs() > 0.15 || (lab / lac - 1.0).abs() > 0.12 {
                     continue;
                 }
                 let cos = (ab.0 * ac.0 + ab.1 * ac.1) / (lab * lac);
@@ -175,16 +231,10 @@ pub(crate) fn find(
                 if cos.abs() > 0.15 || cross <= 0.0 {
                     continue;
                 }
-                let s = pa.2 + pb.2 + pc.2;
-                if best.as_ref().is_none_or(|(bs, _)| s > *bs) {
-                    best = Some((s, [a, b, c]));
-                }
+                found.push((pa.2 + pb.2 + pc.2, [a, b, c]));
             }
         }
     }
-    let (_, idx) = best?;
-    Some(idx.map(|i| {
-        let (u, v, _) = peaks[i];
-        h.apply_f32(rect.x + u / px_per_pt, rect.y + v / px_per_pt)
-    }))
+    found.sort_by(|x, y| y.0.total_cmp(&x.0));
+    found
 }
