@@ -10,6 +10,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::booklet::VersionPlan;
+pub use crate::booklet::{BookletOptions, Figure, OpenQuestion, Shuffle};
+
 /// Paper size of the printed bundle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 pub enum Paper {
@@ -154,6 +157,29 @@ pub struct Question {
     /// An annulled question gives every student full credit.
     #[serde(default)]
     pub annulled: bool,
+    /// What the booklet prints, in the Markdown subset of [`crate::booklet`] (with `$…$`
+    /// math). Without it the question is answer-sheet only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = crate::booklet::MAX_STATEMENT_CHARS))]
+    pub statement: Option<String>,
+    /// The text of each choice, in order (as many as `choices`), in the same Markdown subset.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<String>,
+    /// Pictures printed after the statement.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = crate::booklet::MAX_FIGURES))]
+    pub figures: Vec<Figure>,
+    /// Questions sharing a group name (consecutive in the file) stay together, in their order,
+    /// when the questions are shuffled (e.g. several questions about one text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = crate::booklet::MAX_GROUP_CHARS))]
+    pub group: Option<String>,
+    /// Stays at its place when the questions are shuffled.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fixed: bool,
+    /// Keeps its choices in order when the choices are shuffled (e.g. "all of the above").
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keep_choices: bool,
 }
 
 fn default_weight() -> f64 {
@@ -295,6 +321,21 @@ pub struct Exam {
     #[serde(default = "default_student_number_digits")]
     #[schemars(range(min = 1, max = MAX_STUDENT_NUMBER_DIGITS))]
     pub student_number_digits: u8,
+    /// Open questions ("discursivas"), printed in the booklet after the others, each with a
+    /// ruled answer box; graded by a person.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = crate::booklet::MAX_OPEN_QUESTIONS))]
+    pub open_questions: Vec<OpenQuestion>,
+    /// How the booklet is laid out (when the questions carry content).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub booklet: BookletOptions,
+    /// Shuffling of questions and choices between versions; none by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shuffle: Option<Shuffle>,
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }
 
 fn default_versions() -> Vec<String> {
@@ -406,7 +447,33 @@ impl Exam {
         for (i, q) in self.questions.iter().enumerate() {
             self.validate_question(i, q)?;
         }
+        crate::booklet::validate(self).map_err(|(path, message)| ExamError::at(path, message))?;
         self.validate_totals()
+    }
+
+    /// Whether the exam has a booklet to print: some question carries content, or there are
+    /// open questions.
+    pub fn has_booklet(&self) -> bool {
+        !self.open_questions.is_empty()
+            || self
+                .questions
+                .iter()
+                .any(|q| q.statement.is_some() || !q.options.is_empty() || !q.figures.is_empty())
+    }
+
+    /// The order of questions and choices printed for `version` (the file's order unless the
+    /// exam shuffles).
+    pub fn version_plan(&self, version: &str) -> VersionPlan {
+        VersionPlan::of(self, version)
+    }
+
+    /// The question printed at position `index` (0-based) of `version`'s sheets.
+    pub fn printed_question(&self, version: &str, index: usize) -> Option<&Question> {
+        if self.shuffle.is_none() {
+            return self.questions.get(index);
+        }
+        let plan = self.version_plan(version);
+        self.questions.get(plan.questions.get(index)?.source)
     }
 
     fn validate_question(&self, i: usize, q: &Question) -> Result<(), ExamError> {
@@ -471,7 +538,31 @@ impl Exam {
 
     /// The correct choice indices of question `index` (0-based) for `version`, or `None` when the
     /// version or question does not exist. Sorted, without duplicates.
+    ///
+    /// `index` is the printed position on `version`'s sheets: when the exam shuffles, the key
+    /// is the one of the question printed there, with its choices in their printed order.
     pub fn key_for(&self, version: &str, index: usize) -> Option<Vec<u8>> {
+        if self.shuffle.is_none() {
+            return self.file_key(version, index);
+        }
+        self.key_in_plan(&self.version_plan(version), version, index)
+    }
+
+    /// [`Exam::key_for`] with `version`'s plan computed once by the caller.
+    pub fn key_in_plan(&self, plan: &VersionPlan, version: &str, index: usize) -> Option<Vec<u8>> {
+        let printed = plan.questions.get(index)?;
+        let mut out: Vec<u8> = self
+            .file_key(version, printed.source)?
+            .into_iter()
+            .filter_map(|k| printed.choices.iter().position(|&c| c == k))
+            .filter_map(|p| u8::try_from(p).ok())
+            .collect();
+        out.sort_unstable();
+        Some(out)
+    }
+
+    /// The key of question `index` of the file, for `version`, as the file writes it.
+    fn file_key(&self, version: &str, index: usize) -> Option<Vec<u8>> {
         let q = self.questions.get(index)?;
         let answer = match &q.key {
             Key::Same(a) => a,

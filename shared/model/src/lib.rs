@@ -2,6 +2,7 @@
 //! sheet-id codec, the sheet geometry, the bundle manifest, the scoring rules and the result
 //! statistics. Pure: no I/O, no async (the state lives in the store crate).
 
+pub mod booklet;
 pub mod bundle;
 pub mod exam;
 pub mod layout;

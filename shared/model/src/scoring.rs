@@ -71,13 +71,16 @@ pub fn score_sheet(
     }
     let mut per_question = Vec::with_capacity(exam.questions.len());
     let mut pending = Vec::new();
-    for (i, q) in exam.questions.iter().enumerate() {
+    // Position i of a shuffled version prints another question of the file, choices reordered.
+    let plan = exam.version_plan(version);
+    for (i, printed) in plan.questions.iter().enumerate() {
+        let q = &exam.questions[printed.source];
         let number = i as u32 + 1;
         let answer = answers.iter().find(|a| a.question == number);
         let points = if q.annulled {
             q.weight
         } else {
-            let key = exam.key_for(version, i).unwrap_or_default();
+            let key = exam.key_in_plan(&plan, version, i).unwrap_or_default();
             match answer {
                 None => 0.0,
                 Some(a) => match a.state {
