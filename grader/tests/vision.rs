@@ -412,6 +412,7 @@ fn runtime() -> tokio::runtime::Runtime {
 fn scribbled_qr_sheets_are_identified_through_vision_16_a_call() {
     runtime().block_on(async {
         let (vision_url, vision) = start_vision().await;
+        vision.mode.store(OK, Ordering::SeqCst);
         let server = start_grader(&vision_url).await;
         let (fx, scans) = tokio::task::spawn_blocking(|| fixture(40))
             .await
