@@ -2,6 +2,7 @@
 //! the job worker call — store the bytes, grade them with the pipeline, record the outcome —
 //! and sheet look-up in the database.
 
+pub mod cloud_ocr;
 pub mod grading;
 pub mod http;
 pub mod store_directory;

@@ -24,7 +24,19 @@ pub struct Grader {
     frames: Vec<PageFrame>,
     ocr: Option<Box<dyn TextIdReader>>,
     local_ocr: bool,
+    deferred_ocr: bool,
     limits: Limits,
+}
+
+/// A page no local step could identify, left for an OCR that runs elsewhere (Cloud Vision):
+/// the crop of its printed id to send, and what [`Grader::finish_with_text`] needs to grade the
+/// page once the text is back.
+#[derive(Debug, Clone)]
+pub struct PendingId {
+    /// The printed id, upright, with margins ([`crate::ocr::text_id_crop`] of the aligned page):
+    /// never the whole page.
+    pub crop: GrayImage,
+    alignment: Alignment,
 }
 
 /// What was seen on one page, kept for drawing the annotated image.
@@ -50,6 +62,10 @@ pub struct GradedPage {
     pub report: PageReport,
     /// The page as seen; `None` when it could not be decoded.
     pub scan: Option<PageScan>,
+    /// Set when the page aligned but no local step read its code and the grader defers to an
+    /// external OCR ([`Grader::with_deferred_ocr`]): until [`Grader::finish_with_text`], the
+    /// report says the page is unidentified.
+    pub pending: Option<PendingId>,
 }
 
 impl Grader {
@@ -69,6 +85,7 @@ impl Grader {
             frames,
             ocr: None,
             local_ocr: true,
+            deferred_ocr: false,
             limits: Limits::default(),
         }
     }
@@ -84,6 +101,58 @@ impl Grader {
     pub fn with_local_ocr(mut self, on: bool) -> Self {
         self.local_ocr = on;
         self
+    }
+
+    /// Leaves pages whose code no local step reads to an OCR the caller runs later, batched
+    /// across pages (see [`GradedPage::pending`] and [`Grader::finish_with_text`]): the pipeline
+    /// stays synchronous and the caller decides how to reach the cloud. Off by default.
+    pub fn with_deferred_ocr(mut self, on: bool) -> Self {
+        self.deferred_ocr = on;
+        self
+    }
+
+    /// Finishes a page left pending ([`GradedPage::pending`]) with the text an external OCR
+    /// read in its crop (`None`: it read nothing, or failed). The text must hold a code that
+    /// passes its check symbol and names a printed sheet, else the page stays unidentified (for
+    /// review). A page that is not pending is returned as it is.
+    pub fn finish_with_text(&self, mut page: GradedPage, text: Option<&str>) -> GradedPage {
+        let (Some(pending), Some(scan)) = (page.pending.take(), page.scan.as_ref()) else {
+            return page;
+        };
+        let Some(text) = text else {
+            return page;
+        };
+        let sheet = match identify::ocr_text_candidates(text, self.directory.as_ref()) {
+            Ok(sheet) => sheet,
+            Err(why) => {
+                for r in &mut page.report.review {
+                    if let ReviewReason::Unidentified(u) = r {
+                        *u = why.clone();
+                    }
+                }
+                return page;
+            }
+        };
+        let image = scan.image.clone();
+        let alignment = pending.alignment;
+        let finished = guarded(|| {
+            let mut report = empty_report(&page.report.file, page.report.page);
+            report.review.extend(alignment.doubts.iter().cloned());
+            let scan = PageScan {
+                image: image.clone(),
+                homography: Some(alignment.homography),
+                sheet: None,
+                reading: None,
+                layout: None,
+            };
+            let identity = identify::Identity {
+                sheet: sheet.clone(),
+                by: crate::report::IdentifiedBy::OcrVision,
+                marks: alignment.marks,
+            };
+            self.grade_identified(report, scan, &image, &alignment, identity)
+        });
+        finished.unwrap_or(page)
     }
 
     /// Replaces the input limits (file size, image dimensions, pages).
@@ -188,6 +257,7 @@ impl Grader {
                 return GradedPage {
                     report,
                     scan: Some(scan),
+                    pending: None,
                 };
             }
         };
@@ -204,6 +274,19 @@ impl Grader {
         let identity = match identity {
             Ok(id) => id,
             Err(why) => {
+                let pending = (self.deferred_ocr
+                    && why == crate::report::Unidentified::QrUnreadable)
+                    .then(|| {
+                        self.frames.get(alignment.frame).map(|f| PendingId {
+                            crop: crate::ocr::text_id_crop(
+                                image,
+                                &alignment.homography,
+                                &f.text_id,
+                            ),
+                            alignment: alignment.clone(),
+                        })
+                    })
+                    .flatten();
                 report.review.push(ReviewReason::Unidentified(why));
                 // Capture the marks all the same when every page of this frame has the same
                 // bubbles: resolving the identity then needs no second scan. Never scored.
@@ -222,9 +305,22 @@ impl Grader {
                 return GradedPage {
                     report,
                     scan: Some(scan),
+                    pending,
                 };
             }
         };
+        self.grade_identified(report, scan, image, &alignment, identity)
+    }
+
+    /// The rest of a page once its sheet is known: read the marks with its layout, score them.
+    fn grade_identified(
+        &self,
+        mut report: PageReport,
+        mut scan: PageScan,
+        image: &GrayImage,
+        alignment: &Alignment,
+        identity: identify::Identity,
+    ) -> GradedPage {
         let sheet = identity.sheet.clone();
         report.sheet_code = Some(sheet.code.printed());
         report.student_id = sheet.student_id.clone();
@@ -235,9 +331,10 @@ impl Grader {
             return GradedPage {
                 report,
                 scan: Some(scan),
+                pending: None,
             };
         };
-        let (h, reading) = align::read_verified(image, &alignment, &h, &sheet.layout);
+        let (h, reading) = align::read_verified(image, alignment, &h, &sheet.layout);
         scan.homography = Some(h);
         note_reading(&mut report, &reading);
         let read = reading.answers();
@@ -254,6 +351,7 @@ impl Grader {
         GradedPage {
             report,
             scan: Some(scan),
+            pending: None,
         }
     }
 }
@@ -326,5 +424,9 @@ pub fn failed_report(file: &str, page: u32, error: String) -> PageReport {
 fn failed(file: &str, page: u32, error: String) -> GradedPage {
     let mut report = empty_report(file, page);
     report.error = Some(error);
-    GradedPage { report, scan: None }
+    GradedPage {
+        report,
+        scan: None,
+        pending: None,
+    }
 }

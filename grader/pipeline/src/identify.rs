@@ -165,16 +165,59 @@ pub fn accept(payload: &str, directory: &dyn SheetDirectory) -> Option<SheetInfo
 /// OCR output may carry other text: try the whole, then every line, then every run of
 /// code-like characters.
 fn ocr_candidates(text: &str, directory: &dyn SheetDirectory) -> Option<SheetInfo> {
-    if let Some(s) = accept(text, directory) {
-        return Some(s);
-    }
-    for line in text.lines() {
-        if let Some(s) = accept(line, directory) {
-            return Some(s);
+    ocr_text_candidates(text, directory).ok()
+}
+
+/// The sheet named by what an OCR engine read in the crop of a printed id (other text, line
+/// breaks and spaces around it allowed), or why none. Letters the code's alphabet leaves out
+/// because they look like digits (`O`, `I`, `L`) are read as those digits, and lower case as
+/// upper case, as an OCR engine that knows no font may write them; the check symbol and the
+/// directory then decide. Several different sheets in one text name none.
+pub fn ocr_text_candidates(
+    text: &str,
+    directory: &dyn SheetDirectory,
+) -> Result<SheetInfo, Unidentified> {
+    let normal: String = text
+        .chars()
+        .map(|c| match c.to_ascii_uppercase() {
+            'O' => '0',
+            'I' | 'L' => '1',
+            u => u,
+        })
+        .collect();
+    let mut candidates: Vec<&str> = vec![normal.as_str()];
+    candidates.extend(normal.lines());
+    candidates.extend(normal.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-')));
+    // A code split over words (`K7QM4 - X2…`): the code-like characters of each line together.
+    let squeezed: Vec<String> = normal
+        .lines()
+        .map(|l| {
+            l.chars()
+                .filter(|c| c.is_ascii_alphanumeric())
+                .collect::<String>()
+        })
+        .collect();
+    candidates.extend(squeezed.iter().map(String::as_str));
+    let mut found: Option<SheetInfo> = None;
+    let mut unknown: Option<String> = None;
+    for c in candidates {
+        let Ok(code) = SheetCode::parse(c.trim()) else {
+            continue;
+        };
+        match directory.lookup(&code) {
+            Some(sheet) => match &found {
+                Some(f) if f.code != sheet.code => return Err(Unidentified::QrUnreadable),
+                Some(_) => {}
+                None => found = Some(sheet),
+            },
+            None => unknown = Some(code.printed()),
         }
     }
-    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
-        .find_map(|w| accept(w, directory))
+    match (found, unknown) {
+        (Some(sheet), _) => Ok(sheet),
+        (None, Some(code)) => Err(Unidentified::UnknownCode(code)),
+        (None, None) => Err(Unidentified::QrUnreadable),
+    }
 }
 
 /// An upright crop of the QR region (plus `grow`× its size, centred, quiet zone included) at

@@ -8,7 +8,8 @@ use std::sync::Mutex;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use grader::StoreDirectory;
-use grader::grading::{self, Grading, GradingError, ScanOutcome, ScanVerdict, Taken};
+use grader::cloud_ocr::{self, OcrChain, Round, ScanPages};
+use grader::grading::{Grading, GradingError, ScanOutcome, ScanVerdict, Taken};
 use indicatif::{ProgressBar, ProgressStyle};
 use pipeline::{GradedPage, Grader};
 use rayon::prelude::*;
@@ -56,6 +57,8 @@ pub struct GradeArgs {
     #[arg(long, env = "GCS_ENDPOINT", value_name = "URL")]
     gcs_endpoint: Option<String>,
     #[command(flatten)]
+    ocr: grader::cloud_ocr::OcrArgs,
+    #[command(flatten)]
     db: super::db::DbArgs,
 }
 
@@ -91,7 +94,15 @@ pub fn run(args: GradeArgs) -> Result<u8> {
     if let Some(dir) = &args.annotate {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    let grader = Grader::with_directory(directory).with_limits(limits);
+    let chain = OcrChain::from_args(&args.ocr)?;
+    let grader = chain.configure(Grader::with_directory(directory).with_limits(limits));
+    // Pages no local step identifies wait here, across files, and go to Cloud Vision 16 a
+    // call; their files are recorded and reported when their pages are done.
+    let round: Mutex<Round<usize>> = Mutex::new(Round::new());
+    let inputs: HashMap<String, &super::files::Input> = files
+        .iter()
+        .map(|i| (i.path.display().to_string(), i))
+        .collect();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(super::jobs::worker_threads(args.jobs))
         .build()
@@ -115,39 +126,62 @@ pub fn run(args: GradeArgs) -> Result<u8> {
     let summary = Mutex::new(Summary::default());
     // Identical bytes under two names in one run are one scan: graded once, reported once.
     let seen: Mutex<HashMap<i64, String>> = Mutex::new(HashMap::new());
+    let report = |name: &str, outcome: Result<Option<ScanOutcome>, GradingError>| {
+        let outcome = match outcome {
+            Ok(Some(outcome)) => outcome,
+            Ok(None) => return,
+            Err(e) => {
+                eprintln!(
+                    "grader: {name}: not recorded: {}",
+                    store::cli::error_line(&e)
+                );
+                if let Ok(mut s) = summary.lock() {
+                    s.unrecorded += 1;
+                }
+                return;
+            }
+        };
+        if args.json
+            && let Ok(mut out) = stdout.lock()
+        {
+            for r in &outcome.reports {
+                if let Ok(line) = serde_json::to_string(r) {
+                    let _ = writeln!(*out, "{line}");
+                }
+            }
+        }
+        if let Ok(mut s) = summary.lock() {
+            s.add(&outcome);
+        }
+    };
+    let vision_round = |all: bool| {
+        let round = VisionRound {
+            rt: &rt,
+            grading: &grading,
+            grader: &grader,
+            chain: &chain,
+            round: &round,
+            annotate: args.annotate.as_deref(),
+            inputs: &inputs,
+        };
+        for (index, outcome) in round.flush(all) {
+            let name = files[index].path.display().to_string();
+            report(&name, outcome.map(Some));
+        }
+    };
     pool.install(|| {
-        files.par_iter().for_each(|input| {
+        files.par_iter().enumerate().for_each(|(index, input)| {
             let name = input.path.display().to_string();
-            let outcome = grade_one(&rt, &grading, &grader, &limits, input, &name, &args, &seen);
+            let outcome = grade_one(
+                &rt, &grading, &grader, &limits, input, index, &name, &args, &seen, &round,
+            );
             progress.inc(1);
-            let outcome = match outcome {
-                Ok(Some(outcome)) => outcome,
-                Ok(None) => return,
-                Err(e) => {
-                    eprintln!(
-                        "grader: {name}: not recorded: {}",
-                        store::cli::error_line(&e)
-                    );
-                    if let Ok(mut s) = summary.lock() {
-                        s.unrecorded += 1;
-                    }
-                    return;
-                }
-            };
-            if args.json
-                && let Ok(mut out) = stdout.lock()
-            {
-                for r in &outcome.reports {
-                    if let Ok(line) = serde_json::to_string(r) {
-                        let _ = writeln!(*out, "{line}");
-                    }
-                }
-            }
-            if let Ok(mut s) = summary.lock() {
-                s.add(&outcome);
-            }
+            report(&name, outcome);
+            // A full call's worth of waiting pages goes from whichever worker filled it.
+            vision_round(false);
         });
     });
+    vision_round(true);
     progress.finish_and_clear();
     if let Ok(mut out) = stdout.lock() {
         let _ = out.flush();
@@ -171,9 +205,11 @@ fn grade_one(
     grader: &Grader,
     limits: &pipeline::Limits,
     input: &super::files::Input,
+    index: usize,
     name: &str,
     args: &GradeArgs,
     seen: &Mutex<HashMap<i64, String>>,
+    round: &Mutex<Round<usize>>,
 ) -> Result<Option<ScanOutcome>, GradingError> {
     let file = input.path.as_path();
     let (ingested, taken) = rt.block_on(grading.ingest_file(file, name, limits, args.regrade))?;
@@ -189,7 +225,7 @@ fn grade_one(
         Taken::Refused(why) => return rt.block_on(grading.refuse(&ingested, name, &why)).map(Some),
         Taken::Stored => return rt.block_on(grading.stored(&ingested, name)).map(Some),
     };
-    let pages = grading::grade_pages(grader, name, &bytes, |page| {
+    let pages = cloud_ocr::grade_pages(grader, name, &bytes, |page| {
         // A missing picture is the operator's problem, not a reason to review the sheet.
         if let Some(dir) = &args.annotate
             && let Err(e) = write_annotation(dir, input, page)
@@ -198,7 +234,67 @@ fn grade_one(
         }
     });
     drop(bytes);
-    rt.block_on(grading.record(&ingested, &pages)).map(Some)
+    match pages {
+        ScanPages::Ready(pages) => rt.block_on(grading.record(&ingested, &pages)).map(Some),
+        ScanPages::Waiting(pages) => {
+            if let Ok(mut round) = round.lock() {
+                round.hold(index, ingested, pages);
+            }
+            Ok(None)
+        }
+    }
+}
+
+/// What a Cloud Vision round of the command line works with.
+struct VisionRound<'a> {
+    rt: &'a store::Runtime,
+    grading: &'a Grading<'a>,
+    grader: &'a Grader,
+    chain: &'a OcrChain,
+    round: &'a Mutex<Round<usize>>,
+    annotate: Option<&'a Path>,
+    inputs: &'a HashMap<String, &'a super::files::Input>,
+}
+
+impl VisionRound<'_> {
+    /// Sends full batches of waiting pages (with `all`, the rest too), finishes their pages
+    /// and records the files that are complete: (file index, outcome). The lock is not held
+    /// during the call, so other workers go on grading.
+    fn flush(&self, all: bool) -> Vec<(usize, Result<ScanOutcome, GradingError>)> {
+        let mut out = Vec::new();
+        loop {
+            let batch = match self.round.lock() {
+                Ok(mut round) => round.take(all),
+                Err(_) => None,
+            };
+            let Some(batch) = batch else {
+                return out;
+            };
+            let texts = match &self.chain.vision {
+                Some(client) => self.rt.block_on(cloud_ocr::read_batch(client, &batch)),
+                None => vec![None; batch.len()],
+            };
+            let finished = cloud_ocr::finish_batch(self.grader, batch, texts, |page| {
+                if let Some(dir) = self.annotate
+                    && let Some(input) = self.inputs.get(&page.report.file)
+                    && let Err(e) = write_annotation(dir, input, page)
+                {
+                    eprintln!(
+                        "grader: {}: annotation not written: {e:#}",
+                        page.report.file
+                    );
+                }
+            });
+            let complete = match self.round.lock() {
+                Ok(mut round) => round.put(finished),
+                Err(_) => Vec::new(),
+            };
+            for c in complete {
+                let recorded = self.rt.block_on(self.grading.record(&c.ingested, &c.pages));
+                out.push((c.tag, recorded));
+            }
+        }
+    }
 }
 
 /// Registers a bundle rendered without a database (its sheets unknown here), so that its

@@ -20,6 +20,8 @@ pub struct ServeCommand {
     #[arg(long, env = "GABARITO_STORAGE_EVENTS", default_value = "off",
           value_parser = ["off", "cloud-run-iam"])]
     storage_events: String,
+    #[command(flatten)]
+    ocr: grader::cloud_ocr::OcrArgs,
 }
 
 /// Runs the service until SIGTERM (or Ctrl-C), then lets running batches finish or hands them
@@ -30,13 +32,21 @@ pub fn run(args: ServeCommand) -> Result<u8> {
         .build()
         .context("cannot start the runtime")?;
     let storage_events = args.storage_events == "cloud-run-iam";
-    runtime.block_on(run_async(args.serve, storage_events))?;
+    let ocr = grader::cloud_ocr::OcrChain::from_args(&args.ocr)?;
+    runtime.block_on(run_async(args.serve, storage_events, ocr))?;
     Ok(EXIT_OK)
 }
 
-async fn run_async(args: ServeArgs, storage_events: bool) -> Result<()> {
+async fn run_async(
+    args: ServeArgs,
+    storage_events: bool,
+    ocr: grader::cloud_ocr::OcrChain,
+) -> Result<()> {
     telemetry::init_logging();
     let metrics = telemetry::install_metrics();
+    vision::describe_metrics();
+    tracing::info!(ocr = %ocr.describe(), vision = ?ocr.vision.as_ref().map(|v| &v.config().endpoint),
+        "identification chain");
     let store = Store::connect(&args.database_url).await?;
     store.migrate().await?;
     let objects = args
@@ -57,6 +67,7 @@ async fn run_async(args: ServeArgs, storage_events: bool) -> Result<()> {
     };
     let mut state = AppState::new(store.clone(), objects, ops, worker.wake());
     state.storage_events = storage_events;
+    state.ocr = ocr;
     let worker = worker
         .register(GradeScans {
             state: state.clone(),

@@ -45,8 +45,12 @@ impl JobKind for GradeScans {
             .await?
             .ok_or_else(|| JobError::Fail(format!("scan batch {:?} is gone", payload.batch_id)))?;
         let grader = grade::grader_for(state, &run.tenant).await.map_err(retry)?;
+        // Pages no local step identifies wait here, across the batch's scans, and go to Cloud
+        // Vision 16 a call; their scans are recorded when their pages are done.
+        let mut round = crate::cloud_ocr::Round::new();
         for entry in &batch.scans {
             if run.cancel.is_cancelled() {
+                // Scans held in the round are still `received`: the next attempt grades them.
                 return Err(JobError::Interrupted);
             }
             let Some(scan) = state.store.scan(&run.tenant, entry.scan_id).await? else {
@@ -71,10 +75,18 @@ impl JobKind for GradeScans {
                 &ingested,
                 &scan.file_name,
                 Bytes::from(bytes),
+                &mut round,
+                (),
             )
             .await
             .map_err(retry)?;
+            grade::flush(state, &run.tenant, &grader, &mut round, false)
+                .await
+                .map_err(retry)?;
         }
+        grade::flush(state, &run.tenant, &grader, &mut round, true)
+            .await
+            .map_err(retry)?;
         Ok(())
     }
 }

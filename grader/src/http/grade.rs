@@ -12,7 +12,8 @@ use store::TenantId;
 
 use super::state::AppState;
 use crate::StoreDirectory;
-use crate::grading::{self, Grading, GradingError, Ingested, ScanOutcome, ScanVerdict};
+use crate::cloud_ocr::{self, Round, ScanPages};
+use crate::grading::{Grading, GradingError, Ingested, RecordedPage, ScanOutcome, ScanVerdict};
 
 /// A scan's outcome, and whether the pipeline refused the whole file.
 #[derive(Debug)]
@@ -41,28 +42,32 @@ pub async fn grader_for(state: &AppState, tenant: &TenantId) -> Result<Arc<Grade
         None,
     )
     .await?;
-    Ok(Arc::new(
+    Ok(Arc::new(state.ocr.configure(
         Grader::with_directory(Box::new(directory)).with_limits(state.limits),
-    ))
+    )))
 }
 
 /// Grades an ingested scan (or answers its stored outcome when it needs no grading) and
-/// records the outcome.
-pub async fn grade_scan(
+/// records the outcome. A scan with pages waiting for Cloud Vision is held in `round` under
+/// `tag` (`None` is answered): [`flush`] records it.
+#[allow(clippy::too_many_arguments)]
+pub async fn grade_scan<T>(
     state: &AppState,
     tenant: &TenantId,
     grader: &Arc<Grader>,
     ingested: &Ingested,
     name: &str,
     bytes: Bytes,
-) -> Result<Graded, Problem> {
+    round: &mut Round<T>,
+    tag: T,
+) -> Result<Option<Graded>, Problem> {
     let grading = grading(state, tenant);
     if ingested.grade.is_none() {
         let outcome = grading.stored(ingested, name).await.map_err(problem)?;
-        return Ok(Graded {
+        return Ok(Some(Graded {
             outcome,
             unreadable: None,
-        });
+        }));
     }
     let permit = Arc::clone(&state.grading)
         .acquire_owned()
@@ -72,18 +77,72 @@ pub async fn grade_scan(
         let grader = Arc::clone(grader);
         let name = name.to_string();
         tokio::task::spawn_blocking(move || {
-            let pages = grading::grade_pages(&grader, &name, &bytes, |_| {});
+            let pages = cloud_ocr::grade_pages(&grader, &name, &bytes, |_| {});
             drop(permit);
             pages
         })
         .await
         .map_err(|e| Problem::internal(&e))?
     };
-    let unreadable = match pages.as_slice() {
+    match pages {
+        ScanPages::Ready(pages) => record(state, tenant, ingested, &pages).await.map(Some),
+        ScanPages::Waiting(pages) => {
+            round.hold(tag, ingested.clone(), pages);
+            Ok(None)
+        }
+    }
+}
+
+/// Sends the pages waiting in `round` to Cloud Vision, 16 a call (with `all`, also a last,
+/// smaller call), finishes them and records the scans that are complete: each with its tag.
+pub async fn flush<T>(
+    state: &AppState,
+    tenant: &TenantId,
+    grader: &Arc<Grader>,
+    round: &mut Round<T>,
+    all: bool,
+) -> Result<Vec<(T, Graded)>, Problem> {
+    let mut graded = Vec::new();
+    while let Some(batch) = round.take(all) {
+        let texts = match &state.ocr.vision {
+            Some(client) => cloud_ocr::read_batch(client, &batch).await,
+            None => vec![None; batch.len()],
+        };
+        let permit = Arc::clone(&state.grading)
+            .acquire_owned()
+            .await
+            .map_err(|e| Problem::internal(&e))?;
+        let grader = Arc::clone(grader);
+        let finished = tokio::task::spawn_blocking(move || {
+            let finished = cloud_ocr::finish_batch(&grader, batch, texts, |_| {});
+            drop(permit);
+            finished
+        })
+        .await
+        .map_err(|e| Problem::internal(&e))?;
+        for complete in round.put(finished) {
+            let outcome = record(state, tenant, &complete.ingested, &complete.pages).await?;
+            graded.push((complete.tag, outcome));
+        }
+    }
+    Ok(graded)
+}
+
+/// Records a scan's graded pages.
+async fn record(
+    state: &AppState,
+    tenant: &TenantId,
+    ingested: &Ingested,
+    pages: &[RecordedPage],
+) -> Result<Graded, Problem> {
+    let unreadable = match pages {
         [only] if only.whole_file_failed => only.report.error.clone(),
         _ => None,
     };
-    let outcome = grading.record(ingested, &pages).await.map_err(problem)?;
+    let outcome = grading(state, tenant)
+        .record(ingested, pages)
+        .await
+        .map_err(problem)?;
     count_pages(&outcome);
     Ok(Graded {
         outcome,

@@ -251,38 +251,74 @@ pub async fn post_scans(
         return queue_batch(&state, &tenant, &ingested).await;
     }
     let grader = grade::grader_for(&state, &tenant).await?;
-    let mut scans: Vec<ScanOut> = Vec::with_capacity(uploads.len());
+    let mut scans: Vec<Option<ScanOut>> = Vec::with_capacity(uploads.len());
+    let mut names: Vec<String> = Vec::with_capacity(uploads.len());
+    // Pages that need Cloud Vision wait here, across the request's files: one call for all.
+    let mut round = crate::cloud_ocr::Round::new();
     let mut seen: HashMap<i64, usize> = HashMap::new();
+    let mut again: Vec<(usize, usize)> = Vec::new();
     for (upload, ingested) in uploads.into_iter().zip(&ingested) {
         // The same bytes twice in one request are one scan, graded once.
         if let Some(&first) = seen.get(&ingested.scan_id) {
-            let mut again = scans[first].clone();
-            again.file_name = upload.name;
-            scans.push(again);
+            again.push((scans.len(), first));
+            scans.push(None);
+            names.push(upload.name);
             continue;
         }
-        let Graded {
-            outcome,
-            unreadable,
-        } = grade::grade_scan(
+        let graded = grade::grade_scan(
             &state,
             &tenant,
             &grader,
             ingested,
             &upload.name,
             upload.bytes,
+            &mut round,
+            scans.len(),
         )
         .await?;
-        if single && let Some(why) = &unreadable {
-            return Err(Problem::new(
-                ProblemType::UnreadableScan,
-                format!("{}: {why}", upload.name),
-            ));
-        }
         seen.insert(ingested.scan_id, scans.len());
-        scans.push(ScanOut::of(&outcome, &upload.name, unreadable));
+        scans.push(
+            graded
+                .map(|g| scan_out(g, &upload.name, single))
+                .transpose()?,
+        );
+        names.push(upload.name);
     }
+    for (at, graded) in grade::flush(&state, &tenant, &grader, &mut round, true).await? {
+        scans[at] = Some(scan_out(graded, &names[at], single)?);
+    }
+    for (at, first) in again {
+        if let Some(mut copy) = scans[first].clone() {
+            copy.file_name = names[at].clone();
+            scans[at] = Some(copy);
+        }
+    }
+    let scans = scans
+        .into_iter()
+        .map(|s| {
+            s.ok_or_else(|| {
+                Problem::internal(&std::io::Error::other(
+                    "a scan of the request was not graded",
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Json(ScansOut { scans }).into_response())
+}
+
+/// A graded file's entry; the one file of a request that is not a scan is a 422.
+fn scan_out(graded: Graded, name: &str, single: bool) -> Result<ScanOut, Problem> {
+    let Graded {
+        outcome,
+        unreadable,
+    } = graded;
+    if single && let Some(why) = &unreadable {
+        return Err(Problem::new(
+            ProblemType::UnreadableScan,
+            format!("{name}: {why}"),
+        ));
+    }
+    Ok(ScanOut::of(&outcome, name, unreadable))
 }
 
 /// The files of the request, and whether it was one file as the whole body.

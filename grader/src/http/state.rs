@@ -28,6 +28,9 @@ pub struct AppState {
     /// Whether `POST /v1/storage-events` takes events (`GABARITO_STORAGE_EVENTS=cloud-run-iam`):
     /// only where Cloud Run's IAM lets nothing but the Eventarc trigger through.
     pub storage_events: bool,
+    /// The identification chain after the QR decoders (`GABARITO_OCR`): local OCR, Cloud
+    /// Vision.
+    pub ocr: crate::cloud_ocr::OcrChain,
 }
 
 impl AppState {
@@ -42,6 +45,7 @@ impl AppState {
             grading: Arc::new(Semaphore::new(cores)),
             limits: Limits::default(),
             storage_events: false,
+            ocr: crate::cloud_ocr::OcrChain::default(),
         }
     }
 }
