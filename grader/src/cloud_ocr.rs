@@ -147,6 +147,9 @@ impl OcrChain {
 }
 
 /// A page of a held scan: recorded form, or waiting for its text.
+// Most slots are `Done`, the large variant: boxing it would allocate for nearly every page to
+// save space in a vector of a few pages a scan.
+#[allow(clippy::large_enum_variant)]
 enum Slot {
     Done(RecordedPage),
     Waiting(Box<GradedPage>),
