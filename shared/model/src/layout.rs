@@ -223,6 +223,27 @@ pub fn page_frame(paper: Paper) -> PageFrame {
     Frame::new(width, height).page_frame()
 }
 
+/// Where a booklet page's parts go. A booklet page carries the same frame as an answer sheet
+/// (corner marks, QR code, printed text id), so the grader aligns and identifies a scanned
+/// booklet page exactly as it does a sheet; the typesetter fills only [`BookletFrame::body`],
+/// and the per-student overlay draws the frame and the [`BookletFrame::personal`] band.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BookletFrame {
+    /// The marks, QR and text id, as on every answer sheet page of this paper size.
+    pub frame: PageFrame,
+    /// The student's name, class and id: the band left of the QR code, drawn per student.
+    pub personal: Rect,
+    /// Where the typeset content (running header, questions, page footer) goes; the
+    /// typesetter leaves everything outside it blank.
+    pub body: Rect,
+}
+
+/// The frame of every booklet page printed on `paper`.
+pub fn booklet_frame(paper: Paper) -> BookletFrame {
+    let (width, height) = paper.size_pt();
+    Frame::new(width, height).booklet_frame()
+}
+
 /// What a sheet's geometry depends on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SheetShape {
@@ -446,6 +467,31 @@ impl Frame {
         }
     }
 
+    fn booklet_frame(&self) -> BookletFrame {
+        let header = self.header();
+        let text_id = self.text_id();
+        let personal_bottom = text_id.y + text_id.height;
+        let body_top = personal_bottom + 8.0;
+        // Below the bottom corner marks' top edge, nothing typeset: the marks need a clear
+        // margin to be found.
+        let body_bottom = self.height - MARK_INSET - MARK_SIZE - 6.0;
+        BookletFrame {
+            frame: self.page_frame(),
+            personal: Rect {
+                x: header.x,
+                y: header.y,
+                width: header.width,
+                height: personal_bottom - header.y,
+            },
+            body: Rect {
+                x: self.left(),
+                y: body_top,
+                width: self.right() - self.left(),
+                height: body_bottom - body_top,
+            },
+        }
+    }
+
     fn empty_page(&self) -> PageLayout {
         let frame = self.page_frame();
         PageLayout {
@@ -478,6 +524,49 @@ mod tests {
 
     fn inside(r: &Rect, x: f32, y: f32) -> bool {
         x >= r.x && x <= r.x + r.width && y >= r.y && y <= r.y + r.height
+    }
+
+    fn overlaps(a: &Rect, b: &Rect) -> bool {
+        a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height
+    }
+
+    #[test]
+    fn a_booklet_body_leaves_the_frame_and_the_personal_band_clear() {
+        for paper in [Paper::A4, Paper::Letter] {
+            let b = booklet_frame(paper);
+            assert_eq!(b.frame, page_frame(paper));
+            let qr = Rect {
+                x: b.frame.qr.x,
+                y: b.frame.qr.y,
+                width: b.frame.qr.size,
+                height: b.frame.qr.size,
+            };
+            for clear in [qr, b.frame.text_id, b.personal] {
+                assert!(!overlaps(&b.body, &clear), "{paper:?}: body over {clear:?}");
+            }
+            for m in b.frame.corner_marks {
+                let mark = Rect {
+                    x: m.x,
+                    y: m.y,
+                    width: m.size,
+                    height: m.size,
+                };
+                assert!(
+                    !overlaps(&b.body, &mark),
+                    "{paper:?}: body over a corner mark"
+                );
+                assert!(
+                    !overlaps(&b.personal, &mark),
+                    "{paper:?}: personal band over a mark"
+                );
+            }
+            assert!(!overlaps(&b.personal, &qr));
+            assert!(
+                b.body.height > 0.7 * b.frame.paper.height,
+                "{paper:?}: {:?}",
+                b.body
+            );
+        }
     }
 
     #[test]
