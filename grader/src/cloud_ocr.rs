@@ -199,20 +199,19 @@ pub fn grade_pages(
     if waiting > 0 {
         return ScanPages::Waiting(WaitingPages(slots));
     }
-    let mut pages: Vec<RecordedPage> = slots
+    ScanPages::Ready(done_pages(slots))
+}
+
+/// The pages of a scan whose every slot is done, settled as one file's.
+fn done_pages(slots: Vec<Slot>) -> Vec<RecordedPage> {
+    let pages = slots
         .into_iter()
         .filter_map(|s| match s {
             Slot::Done(p) => Some(p),
-            _ => None,
+            Slot::Waiting(_) | Slot::Out => None,
         })
         .collect();
-    // As grading::grade_pages: a lone undecodable page is the file's failure.
-    if pages.len() > 1 {
-        for p in &mut pages {
-            p.whole_file_failed = false;
-        }
-    }
-    ScanPages::Ready(pages)
+    crate::grading::file_pages(pages)
 }
 
 /// Where a taken page goes back: its scan (by hold number) and page slot.
@@ -345,25 +344,10 @@ impl<T> Round<T> {
             .partition(|(_, h)| h.slots.iter().all(|s| matches!(s, Slot::Done(_))));
         self.held = held;
         done.into_iter()
-            .map(|(_, h)| {
-                let mut pages: Vec<RecordedPage> = h
-                    .slots
-                    .into_iter()
-                    .filter_map(|s| match s {
-                        Slot::Done(p) => Some(p),
-                        _ => None,
-                    })
-                    .collect();
-                if pages.len() > 1 {
-                    for p in &mut pages {
-                        p.whole_file_failed = false;
-                    }
-                }
-                Complete {
-                    tag: h.tag,
-                    ingested: h.ingested,
-                    pages,
-                }
+            .map(|(_, h)| Complete {
+                tag: h.tag,
+                ingested: h.ingested,
+                pages: done_pages(h.slots),
             })
             .collect()
     }

@@ -385,7 +385,12 @@ pub fn grade_pages(
         each(&page);
         pages.push(RecordedPage::of(&page));
     });
-    // A lone undecodable page is the file's failure; one page among others is that page's.
+    file_pages(pages)
+}
+
+/// A file's graded pages, settled: a lone undecodable page is the file's failure; one page
+/// among others is that page's alone.
+pub(crate) fn file_pages(mut pages: Vec<RecordedPage>) -> Vec<RecordedPage> {
     if pages.len() > 1 {
         for p in &mut pages {
             p.whole_file_failed = false;
