@@ -9,7 +9,12 @@
 //! bytes per page after the first copy (the bundle's size minus a 10-student bundle's, over
 //! the pages between them) and the process's peak RSS (`VmHWM`).
 //!
-//! `GABARITO_BENCH_STUDENTS=N` runs one size in this process.
+//! Each size runs twice: with the manifest collected in memory (`render_bundle_with`, what the
+//! command line does) and with each manifest page written to a file as it is printed
+//! (`render_bundle_pages`), which is what keeps memory flat in the roster.
+//!
+//! `GABARITO_BENCH_STUDENTS=N` runs one size in this process (`GABARITO_BENCH_MANIFEST=file`
+//! for the streamed manifest).
 
 #[path = "support/measure.rs"]
 mod measure;
@@ -21,7 +26,7 @@ use std::time::Instant;
 use measure::{peak_rss_kib, thread_cpu_seconds};
 use model::{Exam, Student};
 use rand::SeedableRng;
-use render::{BundleOptions, render_bundle_files, render_bundle_with};
+use render::{BundleOptions, render_bundle_files, render_bundle_pages, render_bundle_with};
 
 fn main() {
     if let Some(n) = std::env::var("GABARITO_BENCH_STUDENTS")
@@ -36,12 +41,15 @@ fn main() {
          4 pages per version, 2 versions); per student 4 booklet pages + 1 answer sheet"
     );
     let exe = std::env::current_exe().expect("this program");
-    for n in [1_000, 10_000] {
-        let status = std::process::Command::new(&exe)
-            .env("GABARITO_BENCH_STUDENTS", n.to_string())
-            .status()
-            .expect("child runs");
-        assert!(status.success(), "{n} students failed");
+    for manifest in ["memory", "file"] {
+        for n in [1_000, 10_000] {
+            let status = std::process::Command::new(&exe)
+                .env("GABARITO_BENCH_STUDENTS", n.to_string())
+                .env("GABARITO_BENCH_MANIFEST", manifest)
+                .status()
+                .expect("child runs");
+            assert!(status.success(), "{n} students failed");
+        }
     }
 }
 
@@ -91,23 +99,51 @@ fn run(n: usize) {
     let before = peak_rss_kib();
     let (c0, w0) = (thread_cpu_seconds(), Instant::now());
     let mut file = Some(std::fs::File::create(&path).expect("output file"));
-    let manifest = render_bundle_with(
-        &exam,
-        Some(&students),
-        1,
-        &options,
-        &mut rand::rngs::StdRng::seed_from_u64(9),
-        &mut |_| file.take().ok_or_else(|| std::io::Error::other("one file")),
-        &mut |_, _| {},
-    )
-    .expect("render");
+    let mut open = |_: &str| file.take().ok_or_else(|| std::io::Error::other("one file"));
+    let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+    let streamed = std::env::var("GABARITO_BENCH_MANIFEST").is_ok_and(|m| m == "file");
+    let listed = if streamed {
+        use std::io::Write;
+        let mut pages = std::io::BufWriter::new(
+            std::fs::File::create(dir.path().join("pages.jsonl")).expect("pages file"),
+        );
+        let mut listed = 0;
+        render_bundle_pages(
+            &exam,
+            Some(&students),
+            1,
+            &options,
+            &mut rng,
+            &mut open,
+            &mut |_, _| {},
+            &mut |page| {
+                listed += 1;
+                let line = serde_json::to_string(&(page.pdf_page, page.sheet_code, page.kind))
+                    .expect("json");
+                writeln!(pages, "{line}").expect("write");
+            },
+        )
+        .expect("render");
+        listed
+    } else {
+        render_bundle_with(
+            &exam,
+            Some(&students),
+            1,
+            &options,
+            &mut rng,
+            &mut open,
+            &mut |_, _| {},
+        )
+        .expect("render")
+        .pages
+        .len()
+    };
     let (cpu, wall) = (thread_cpu_seconds() - c0, w0.elapsed().as_secs_f64());
     let peak = peak_rss_kib();
     let size = std::fs::metadata(&path).expect("written").len();
     // PDF pages, padding included: 6 a student.
     let pdf_pages = (n * 6) as f64;
-    let listed = manifest.pages.len();
-    drop(manifest);
 
     let small_n = 10;
     let small = render_bundle_files(
@@ -121,10 +157,11 @@ fn run(n: usize) {
     let per_page = (size as f64 - small.pdf_bytes() as f64) / ((n - small_n) * 6) as f64;
     let per_printed = (size as f64 - small.pdf_bytes() as f64) / ((n - small_n) * 5) as f64;
     println!(
-        "{n} students: {pdf_pages} PDF pages ({listed} with a code, 5 a student; 1 blank duplex \
+        "{n} students, manifest {}: {pdf_pages} PDF pages ({listed} with a code, 5 a student; 1 blank duplex \
          page each), {size} bytes; {:.0} pages per CPU-second ({:.3} ms CPU, {:.3} ms wall per \
          page); {per_page:.0} bytes per page after the first copy ({per_printed:.0} per printed \
          page); peak RSS {} MiB (before rendering {} MiB)",
+        if streamed { "streamed to a file" } else { "in memory" },
         pdf_pages / cpu,
         cpu / pdf_pages * 1e3,
         wall / pdf_pages * 1e3,

@@ -341,6 +341,41 @@ pub fn render_bundle_with<W: Write, R: rand::Rng + ?Sized>(
     open: &mut dyn FnMut(&str) -> std::io::Result<W>,
     progress: &mut dyn FnMut(u32, u32),
 ) -> Result<Bundle, RenderError> {
+    // Sized once: a doubling Vec would briefly hold twice the manifest.
+    let expected = bundle_page_count_with(exam, roster, copies, options).unwrap_or(0);
+    let mut pages = Vec::with_capacity(expected as usize);
+    render_bundle_pages(
+        exam,
+        roster,
+        copies,
+        options,
+        rng,
+        open,
+        progress,
+        &mut |page| pages.push(page),
+    )?;
+    Ok(Bundle {
+        exam_id: None,
+        layout_version: LAYOUT_VERSION,
+        exam: exam.clone(),
+        pages,
+    })
+}
+
+/// [`render_bundle_with`] handing each manifest page to `page` as soon as it is printed,
+/// instead of collecting them: with a `page` that writes them out, memory no longer grows
+/// with the roster (beyond 8 bytes per PDF object and the set of codes drawn).
+#[allow(clippy::too_many_arguments)]
+pub fn render_bundle_pages<W: Write, R: rand::Rng + ?Sized>(
+    exam: &Exam,
+    roster: Option<&[Student]>,
+    copies: usize,
+    options: &BundleOptions<'_>,
+    rng: &mut R,
+    open: &mut dyn FnMut(&str) -> std::io::Result<W>,
+    progress: &mut dyn FnMut(u32, u32),
+    page: &mut dyn FnMut(BundlePage),
+) -> Result<(), RenderError> {
     exam.validate()?;
     let sheets = SheetPlan::new(exam, roster, copies)?;
     let printed = options.printed_booklets(exam);
@@ -372,7 +407,7 @@ pub fn render_bundle_with<W: Write, R: rand::Rng + ?Sized>(
     };
     let mut state = RenderState {
         seen: HashSet::new(),
-        pages: Vec::with_capacity(total as usize),
+        page,
         done: 0,
     };
     progress(0, total);
@@ -389,13 +424,7 @@ pub fn render_bundle_with<W: Write, R: rand::Rng + ?Sized>(
         )?;
     }
     progress(total, total);
-
-    Ok(Bundle {
-        exam_id: None,
-        layout_version: LAYOUT_VERSION,
-        exam: exam.clone(),
-        pages: state.pages,
-    })
+    Ok(())
 }
 
 /// The files of a bundle: each one's name and its students (a range of the print order).
@@ -497,13 +526,14 @@ struct FileContext<'a> {
 }
 
 /// What grows as a bundle's files are written.
-struct RenderState {
+struct RenderState<'p> {
     seen: HashSet<SheetCode>,
-    pages: Vec<BundlePage>,
+    /// Where each manifest page goes.
+    page: &'p mut dyn FnMut(BundlePage),
     done: u32,
 }
 
-impl RenderState {
+impl RenderState<'_> {
     /// A fresh code, never given to another page of the bundle.
     fn code<R: rand::Rng + ?Sized>(&mut self, rng: &mut R) -> SheetCode {
         loop {
@@ -524,7 +554,7 @@ impl FileContext<'_> {
         file_name: Option<&str>,
         out: W,
         rng: &mut R,
-        state: &mut RenderState,
+        state: &mut RenderState<'_>,
         progress: &mut dyn FnMut(u32, u32),
     ) -> Result<(), RenderError> {
         let (fonts, embedded, layouts) = (self.fonts, self.embedded, self.layouts);
@@ -616,7 +646,7 @@ impl FileContext<'_> {
         let mut page_out = |pdf: &mut PdfStream<W>,
                             content: &[u8],
                             size: Rect,
-                            state: &mut RenderState,
+                            state: &mut RenderState<'_>,
                             progress: &mut dyn FnMut(u32, u32)|
          -> Result<u32, RenderError> {
             let (page, contents) = (page_ref(in_file), Ref::new(page_ref(in_file).get() + 1));
@@ -672,7 +702,7 @@ impl FileContext<'_> {
                     )?);
                     let pdf_page = page_out(&mut pdf, &content, booklet_size, state, progress)?;
                     printed += 1;
-                    state.pages.push(BundlePage {
+                    (state.page)(BundlePage {
                         pdf_page,
                         sheet_code: code,
                         student_id: sheet.student.map(|s| s.student_id.clone()),
@@ -712,7 +742,7 @@ impl FileContext<'_> {
                 let content = deflate(&page_content(fonts, embedded, form, layout, &who)?);
                 let pdf_page = page_out(&mut pdf, &content, paper(layout), state, progress)?;
                 printed += 1;
-                state.pages.push(BundlePage {
+                (state.page)(BundlePage {
                     pdf_page,
                     sheet_code: code,
                     student_id: sheet.student.map(|s| s.student_id.clone()),
