@@ -161,7 +161,11 @@ fn run(n: usize) {
          page each), {size} bytes; {:.0} pages per CPU-second ({:.3} ms CPU, {:.3} ms wall per \
          page); {per_page:.0} bytes per page after the first copy ({per_printed:.0} per printed \
          page); peak RSS {} MiB (before rendering {} MiB)",
-        if streamed { "streamed to a file" } else { "in memory" },
+        if streamed {
+            "streamed to a file"
+        } else {
+            "in memory"
+        },
         pdf_pages / cpu,
         cpu / pdf_pages * 1e3,
         wall / pdf_pages * 1e3,
