@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use model::layout::PageLayout;
 use model::{Exam, SheetCode};
-use pipeline::{FrameIndex, PageFrame, SheetDirectory, SheetInfo};
+use pipeline::{BookletPageInfo, FrameIndex, PageFrame, SheetDirectory, SheetInfo};
 use store::{Store, StoreError, TenantId};
 use tokio::runtime::{Handle, Runtime};
 
@@ -115,6 +115,7 @@ impl SheetDirectory for StoreDirectory {
             student_id: sheet.student_id,
             sheet_page: sheet.sheet_page,
             layout: Arc::new(sheet.layout),
+            booklet: BookletPageInfo::of(sheet.kind, sheet.booklet_page, sheet.answer_boxes),
         })
     }
 

@@ -36,6 +36,14 @@ enum Command {
         /// Output directory (created if missing).
         #[arg(long)]
         out: PathBuf,
+        /// Order of the students: by class then name, or as the roster lists them. Default:
+        /// class then name when the exam has a booklet, roster order otherwise.
+        #[arg(long, value_enum)]
+        order: Option<Order>,
+        /// One PDF for the bundle, or one per class (`bundle-<class>.pdf`; every page of
+        /// bundle.json then names its `pdf_file`).
+        #[arg(long, value_enum, default_value_t = SplitArg::Bundle)]
+        split: SplitArg,
         /// The exam and its sheets are registered here; bundle.json carries the exam's id.
         #[command(flatten)]
         db: db::DbArgs,
@@ -52,6 +60,24 @@ enum Command {
         #[command(flatten)]
         args: service::ServeArgs,
     },
+}
+
+/// `--order`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Order {
+    /// By class, then by name.
+    ClassName,
+    /// As the roster lists them.
+    Roster,
+}
+
+/// `--split`.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum SplitArg {
+    /// One `bundle.pdf`.
+    Bundle,
+    /// One PDF per class.
+    Class,
 }
 
 fn main() -> ExitCode {
@@ -77,8 +103,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             roster,
             copies,
             out,
+            order,
+            split,
             db,
-        } => render(&exam, roster.as_deref(), copies, &out, &db),
+        } => {
+            let options = render::BundleOptions {
+                booklets: None,
+                order: order.map(|o| match o {
+                    Order::ClassName => render::StudentOrder::ClassThenName,
+                    Order::Roster => render::StudentOrder::Roster,
+                }),
+                split: match split {
+                    SplitArg::Bundle => render::Split::Bundle,
+                    SplitArg::Class => render::Split::Class,
+                },
+            };
+            render(&exam, roster.as_deref(), copies, &options, &out, &db)
+        }
         Command::Migrate { db } => db::migrate(&db),
         Command::Serve { args } => render_service::http::serve(args),
     }
@@ -88,6 +129,7 @@ fn render(
     exam_path: &Path,
     roster_path: Option<&Path>,
     copies: Option<usize>,
+    options: &render::BundleOptions<'_>,
     out: &Path,
     db: &db::DbArgs,
 ) -> anyhow::Result<()> {
@@ -113,10 +155,16 @@ fn render(
         }
         None => None,
     };
-    let mut bundle = render::render_bundle(&exam, roster.as_deref(), copies.unwrap_or(1))?;
-    // Register only what is written: the PDF goes to a temporary name first, which proves the
+    let mut bundle = render::render_bundle_files(
+        &exam,
+        roster.as_deref(),
+        copies.unwrap_or(1),
+        options,
+        &mut rand::rng(),
+    )?;
+    // Register only what is written: the PDFs go to temporary names first, which proves the
     // output directory usable; the manifest, which carries the exam's id, and the renames
-    // follow the registration. A failed registration drops the stage, removing its file.
+    // follow the registration. A failed registration drops the stage, removing its files.
     let staged = bundle.stage(out)?;
     bundle.manifest.exam_id = Some(db::register(db, &bundle.manifest)?);
     staged.commit(&bundle.manifest)?;
@@ -124,11 +172,16 @@ fn render(
         "registered exam {}",
         bundle.manifest.exam_id.as_deref().unwrap_or_default()
     );
+    let names: Vec<String> = bundle
+        .files
+        .iter()
+        .map(|(name, _)| out.join(name).display().to_string())
+        .collect();
     eprintln!(
         "wrote {} ({} pages, {} bytes) and {}",
-        out.join("bundle.pdf").display(),
+        names.join(", "),
         bundle.manifest.pages.len(),
-        bundle.pdf.len(),
+        bundle.pdf_bytes(),
         out.join("bundle.json").display()
     );
     Ok(())

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 pub use model::layout::PageFrame;
 use model::layout::PageLayout;
-use model::{Bundle, Exam, Paper, SheetCode};
+use model::{AnswerBox, Bundle, Exam, PageKind, Paper, SheetCode};
 
 /// Everything the grader needs to know about one identified page.
 #[derive(Debug, Clone)]
@@ -23,6 +23,27 @@ pub struct SheetInfo {
     pub sheet_page: u32,
     /// Geometry of the page, PDF points from its top-left corner.
     pub layout: Arc<PageLayout>,
+    /// Set when the page is a booklet page (no bubbles to read, nothing to score).
+    pub booklet: Option<BookletPageInfo>,
+}
+
+/// What a booklet page is: its page number and the answer boxes on it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BookletPageInfo {
+    /// Page of the student's booklet, from 1.
+    pub page: u32,
+    /// The open questions' answer boxes on the page.
+    pub answer_boxes: Vec<AnswerBox>,
+}
+
+impl BookletPageInfo {
+    /// The booklet part of a page of kind `kind`: `None` for an answer-sheet page.
+    pub fn of(kind: PageKind, page: Option<u32>, answer_boxes: Vec<AnswerBox>) -> Option<Self> {
+        (kind == PageKind::Booklet).then(|| Self {
+            page: page.unwrap_or(1),
+            answer_boxes,
+        })
+    }
 }
 
 /// Looks sheet codes up. Implementations must be cheap to call from many threads.
@@ -60,26 +81,42 @@ pub fn standard_frames() -> Vec<PageFrame> {
 #[derive(Debug, Clone, Default)]
 pub struct FrameIndex {
     frames: Vec<PageFrame>,
-    /// Per frame (same order), the layout all its pages share; `None` once two differ.
-    shared: Vec<Option<Arc<PageLayout>>>,
+    /// Per frame (same order), the layout all its answer-sheet pages share.
+    shared: Vec<Shared>,
+}
+
+/// The layout the answer-sheet pages of one frame share.
+#[derive(Debug, Clone)]
+enum Shared {
+    /// No answer-sheet page seen yet.
+    Unset,
+    One(Arc<PageLayout>),
+    /// Two differ.
+    Many,
 }
 
 impl FrameIndex {
-    /// Counts in one more page laid out as `layout`.
+    /// Counts in one more page laid out as `layout`. A page with nothing to read (a booklet
+    /// page) adds its frame but leaves the answer sheets' shared layout alone.
     pub fn add(&mut self, layout: &Arc<PageLayout>) {
         let frame = PageFrame::of(layout);
+        let readable = !layout.bubbles.is_empty() || !layout.student_number_bubbles.is_empty();
         match self.frames.iter().position(|f| *f == frame) {
-            Some(i) => {
-                if self.shared[i]
-                    .as_ref()
-                    .is_some_and(|l| !Arc::ptr_eq(l, layout) && **l != **layout)
-                {
-                    self.shared[i] = None;
+            Some(i) if readable => match &self.shared[i] {
+                Shared::Unset => self.shared[i] = Shared::One(Arc::clone(layout)),
+                Shared::One(l) if !Arc::ptr_eq(l, layout) && **l != **layout => {
+                    self.shared[i] = Shared::Many;
                 }
-            }
+                _ => {}
+            },
+            Some(_) => {}
             None => {
                 self.frames.push(frame);
-                self.shared.push(Some(Arc::clone(layout)));
+                self.shared.push(if readable {
+                    Shared::One(Arc::clone(layout))
+                } else {
+                    Shared::Unset
+                });
             }
         }
     }
@@ -96,7 +133,10 @@ impl FrameIndex {
     /// The layout every page with `frame` shares, if one.
     pub fn shared_layout(&self, frame: &PageFrame) -> Option<Arc<PageLayout>> {
         let i = self.frames.iter().position(|f| f == frame)?;
-        self.shared.get(i)?.clone()
+        match self.shared.get(i)? {
+            Shared::One(l) => Some(Arc::clone(l)),
+            Shared::Unset | Shared::Many => None,
+        }
     }
 }
 
@@ -115,6 +155,7 @@ impl BundleDirectory {
         let mut pages = HashMap::with_capacity(bundle.pages.len());
         for page in bundle.pages {
             frames.add(&page.layout);
+            let booklet = BookletPageInfo::of(page.kind, page.booklet_page, page.answer_boxes);
             pages.insert(
                 page.sheet_code,
                 SheetInfo {
@@ -124,6 +165,7 @@ impl BundleDirectory {
                     student_id: page.student_id,
                     sheet_page: page.sheet_page,
                     layout: page.layout,
+                    booklet,
                 },
             );
         }

@@ -16,7 +16,7 @@ use crate::geometry::Homography;
 use crate::guard::guarded;
 use crate::identify::{self, TextIdReader};
 use crate::marks::MarkReading;
-use crate::report::{AnswerReport, PageReport, ReviewReason};
+use crate::report::{AnswerReport, BookletReport, PageReport, ReviewReason};
 
 /// Grades scans against a directory of printed sheets.
 pub struct Grader {
@@ -326,6 +326,33 @@ impl Grader {
         report.student_id = sheet.student_id.clone();
         report.version = Some(sheet.version.clone());
         report.identified_by = Some(identity.by);
+        if let Some(booklet) = &sheet.booklet {
+            // A booklet page: no bubbles to read and nothing to score. A written answer on it
+            // goes to a person, under its student.
+            let mut open_questions: Vec<u32> = booklet
+                .answer_boxes
+                .iter()
+                .map(|b| b.open_question + 1)
+                .collect();
+            open_questions.sort_unstable();
+            open_questions.dedup();
+            if !open_questions.is_empty() {
+                report
+                    .review
+                    .push(ReviewReason::WrittenAnswer(open_questions.clone()));
+            }
+            report.booklet = Some(BookletReport {
+                booklet_page: booklet.page,
+                open_questions,
+            });
+            scan.layout = Some(Arc::clone(&sheet.layout));
+            scan.sheet = Some(sheet);
+            return GradedPage {
+                report,
+                scan: Some(scan),
+                pending: None,
+            };
+        }
         let Some(h) = align::homography_for(&identity.marks, &sheet.layout.corner_marks) else {
             report.error = Some("cannot align: corner marks are degenerate".into());
             return GradedPage {
@@ -411,6 +438,7 @@ fn empty_report(file: &str, page: u32) -> PageReport {
         max_score: None,
         review: Vec::new(),
         error: None,
+        booklet: None,
     }
 }
 

@@ -19,7 +19,9 @@ pub mod report;
 
 pub use annotate::annotate;
 pub use decode::Limits;
-pub use directory::{BundleDirectory, FrameIndex, PageFrame, SheetDirectory, SheetInfo};
+pub use directory::{
+    BookletPageInfo, BundleDirectory, FrameIndex, PageFrame, SheetDirectory, SheetInfo,
+};
 pub use grade::{GradedPage, Grader, PageScan, PendingId};
 pub use identify::TextIdReader;
-pub use report::{AnswerReport, IdentifiedBy, PageReport};
+pub use report::{AnswerReport, BookletReport, IdentifiedBy, PageReport};

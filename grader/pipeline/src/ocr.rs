@@ -891,6 +891,7 @@ mod tests {
                                 student_id: None,
                                 sheet_page: 1,
                                 layout: Arc::clone(&layout),
+                                booklet: None,
                             },
                         )
                     })

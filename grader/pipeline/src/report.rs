@@ -41,4 +41,37 @@ pub struct PageReport {
     pub review: Vec<ReviewReason>,
     /// Why the page could not be graded at all (corrupt file, bomb, not a Gabarito sheet…).
     pub error: Option<String>,
+    /// Set when the page is a booklet page, not an answer sheet: nothing on it is scored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub booklet: Option<BookletReport>,
+}
+
+/// A scanned booklet page: which page of whose booklet, and the open questions written on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BookletReport {
+    /// Page of the student's booklet, from 1.
+    pub booklet_page: u32,
+    /// The open questions (numbers from 1) whose answer box is on this page; empty: a page
+    /// with nothing to grade.
+    pub open_questions: Vec<u32>,
+}
+
+impl BookletReport {
+    /// The line the command line prints for the page, and the detail of the HTTP answer.
+    pub fn message(&self) -> String {
+        if self.open_questions.is_empty() {
+            format!(
+                "booklet page {}, not an answer sheet: nothing on it is graded",
+                self.booklet_page
+            )
+        } else {
+            let list: Vec<String> = self.open_questions.iter().map(u32::to_string).collect();
+            format!(
+                "booklet page {} with the written answer of open question {}: stored for a \
+                 person to grade",
+                self.booklet_page,
+                list.join(", ")
+            )
+        }
+    }
 }

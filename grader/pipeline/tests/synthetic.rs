@@ -51,6 +51,10 @@ fn bundle(n: usize, codes: &[SheetCode]) -> Bundle {
                 sheet_page: 1,
                 sheet_pages: 1,
                 layout: layout.clone(),
+                kind: model::PageKind::Sheet,
+                booklet_page: None,
+                answer_boxes: Vec::new(),
+                pdf_file: None,
             })
             .collect(),
     }
@@ -799,4 +803,97 @@ fn blank(img: &mut GrayImage, x: f32, y: f32, w: f32, h: f32) {
             img.put_pixel(px, py, Luma([240]));
         }
     }
+}
+
+/// Issue 12: a scanned booklet page (its code names a booklet page) is recognised as one, not
+/// as an unknown sheet: one holding an open question's answer box goes to a person under its
+/// student; any other is reported as a booklet page. Neither is read for marks nor scored,
+/// and booklet pages do not stop an unidentified sheet's marks from being captured.
+#[test]
+fn booklet_pages_are_recognised_and_never_scored() {
+    use model::{AnswerBox, PageKind};
+    use pipeline::{BookletReport, SheetDirectory};
+    let (sheet, cover, written) = (code(1), code(2), code(3));
+    let mut b = bundle(20, &[sheet]);
+    let booklet_layout = std::sync::Arc::new(model::layout::booklet_page_layout(b.exam.paper));
+    for (k, c) in [cover, written].into_iter().enumerate() {
+        let page = BundlePage {
+            pdf_page: k as u32 + 2,
+            sheet_code: c,
+            layout: std::sync::Arc::clone(&booklet_layout),
+            kind: PageKind::Booklet,
+            booklet_page: Some(k as u32 + 1),
+            answer_boxes: if c == written {
+                vec![AnswerBox {
+                    open_question: 0,
+                    rect: model::layout::Rect {
+                        x: 40.0,
+                        y: 300.0,
+                        width: 500.0,
+                        height: 300.0,
+                    },
+                }]
+            } else {
+                Vec::new()
+            },
+            ..b.pages[0].clone()
+        };
+        b.pages.push(page);
+    }
+    let sheet_layout = std::sync::Arc::clone(&b.pages[0].layout);
+    let directory = pipeline::BundleDirectory::new(b.clone());
+    let frame = model::layout::PageFrame::of(&sheet_layout);
+    assert_eq!(
+        directory.shared_layout(&frame).as_deref(),
+        Some(&*sheet_layout),
+        "booklet pages leave the answer sheets' shared layout alone"
+    );
+    let grader = Grader::new(b.clone());
+
+    let grade = |c: &SheetCode| {
+        let reports = grader.grade_bytes("booklet.jpg", &jpeg(&draw(&b, c, &[]), 85));
+        assert_eq!(reports.len(), 1);
+        reports.into_iter().next().expect("one page")
+    };
+    let r = grade(&cover);
+    assert_eq!(r.sheet_code, Some(cover.printed()), "{r:?}");
+    assert_eq!(r.student_id.as_deref(), Some("s0"));
+    assert_eq!(
+        r.booklet,
+        Some(BookletReport {
+            booklet_page: 1,
+            open_questions: Vec::new()
+        })
+    );
+    assert!(r.review.is_empty() && r.error.is_none(), "{r:?}");
+    assert!(r.answers.is_empty() && r.score.is_none(), "{r:?}");
+    assert!(
+        r.booklet
+            .as_ref()
+            .is_some_and(|b| b.message().contains("nothing on it is graded"))
+    );
+
+    let r = grade(&written);
+    assert_eq!(r.sheet_code, Some(written.printed()), "{r:?}");
+    assert_eq!(
+        r.booklet,
+        Some(BookletReport {
+            booklet_page: 2,
+            open_questions: vec![1]
+        })
+    );
+    assert_eq!(
+        r.review,
+        vec![model::outcome::ReviewReason::WrittenAnswer(vec![1])]
+    );
+    assert!(r.score.is_none(), "{r:?}");
+    let json = serde_json::to_value(&r).expect("json");
+    assert_eq!(json["booklet"]["open_questions"][0], 1);
+    let back: PageReport = serde_json::from_value(json).expect("reads back");
+    assert_eq!(back, r);
+
+    // The answer sheet of the same bundle grades as ever.
+    let r = grade(&sheet);
+    assert!(r.booklet.is_none());
+    assert!(r.score.is_some(), "{r:?}");
 }

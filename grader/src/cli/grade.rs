@@ -150,6 +150,11 @@ pub fn run(args: GradeArgs) -> Result<u8> {
                 }
             }
         }
+        for r in &outcome.reports {
+            if let Some(b) = &r.booklet {
+                eprintln!("grader: {name}: page {}: {}", r.page, b.message());
+            }
+        }
         if let Ok(mut s) = summary.lock() {
             s.add(&outcome);
         }
@@ -359,6 +364,8 @@ struct Summary {
     open: usize,
     /// Files that could not be recorded (database or storage failure).
     unrecorded: usize,
+    /// Booklet pages among the pages (not answer sheets: nothing scored).
+    booklet: usize,
 }
 
 impl Summary {
@@ -373,7 +380,9 @@ impl Summary {
         }
         for r in &outcome.reports {
             self.pages += 1;
-            if r.error.is_some() {
+            if r.booklet.is_some() {
+                self.booklet += 1;
+            } else if r.error.is_some() {
                 self.errors += 1;
             } else if !r.review.is_empty() {
                 self.review += 1;
@@ -388,6 +397,13 @@ impl Summary {
             "grader: {files} files, {} pages: {} graded, {} need review, {} could not be graded",
             self.pages, self.clean, self.review, self.errors
         );
+        if self.booklet > 0 {
+            eprintln!(
+                "grader: {} booklet pages (not answer sheets: written answers go to review, \
+                 nothing is scored)",
+                self.booklet
+            );
+        }
         if self.already > 0 {
             eprintln!(
                 "grader: {} files were already graded (their stored outcome is shown)",

@@ -75,6 +75,21 @@ pub struct PageOut {
     pub review: Vec<String>,
     /// Why the page could not be graded at all.
     pub error: Option<String>,
+    /// Set when the page is a booklet page, not an answer sheet: nothing on it is scored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub booklet: Option<BookletOut>,
+}
+
+/// A scanned booklet page.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct BookletOut {
+    /// Page of the student's booklet, from 1.
+    pub booklet_page: u32,
+    /// Open questions (from 1) whose written answer is on the page, stored for a person to
+    /// grade (a review item under the student); empty: nothing on the page is graded.
+    pub open_questions: Vec<u32>,
+    /// What was done with the page, in a sentence.
+    pub message: String,
 }
 
 fn state_word(state: AnswerState) -> &'static str {
@@ -108,6 +123,11 @@ impl From<&PageReport> for PageOut {
             max_score: r.max_score,
             review: r.review.iter().map(ToString::to_string).collect(),
             error: r.error.clone(),
+            booklet: r.booklet.as_ref().map(|b| BookletOut {
+                booklet_page: b.booklet_page,
+                open_questions: b.open_questions.clone(),
+                message: b.message(),
+            }),
         }
     }
 }
@@ -632,6 +652,7 @@ mod tests {
             max_score: Some(2.0),
             review: vec![model::outcome::ReviewReason::UncertainMarks(vec![2])],
             error: None,
+            booklet: None,
         };
         assert_eq!(
             serde_json::to_value(PageOut::from(&report)).expect("json"),

@@ -12,6 +12,11 @@
 
 use std::time::Instant;
 
+#[path = "support/measure.rs"]
+mod measure;
+
+use measure::{peak_rss_kib, thread_cpu_seconds};
+
 use model::{Exam, Student};
 use rand::SeedableRng;
 use render::{render_bundle_seeded, render_bundle_to};
@@ -135,34 +140,4 @@ fn main() {
         pages / cpu[RUNS / 2]
     );
     println!("peak RSS: {} MiB", peak_rss_kib() / 1024);
-}
-
-/// CPU time of the calling thread (ns precision from schedstat; clock ticks from stat otherwise).
-fn thread_cpu_seconds() -> f64 {
-    if let Ok(s) = std::fs::read_to_string("/proc/thread-self/schedstat")
-        && let Some(ns) = s
-            .split_whitespace()
-            .next()
-            .and_then(|v| v.parse::<f64>().ok())
-    {
-        return ns / 1e9;
-    }
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit(')').next().unwrap_or_default();
-    let fields: Vec<f64> = after
-        .split_whitespace()
-        .map(|f| f.parse().unwrap_or(0.0))
-        .collect();
-    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the command name.
-    (fields.get(11).unwrap_or(&0.0) + fields.get(12).unwrap_or(&0.0)) / 100.0
-}
-
-/// Peak resident set size of the process (VmHWM), KiB.
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }

@@ -16,6 +16,8 @@ pub(crate) struct Labels {
     pub student_number_hint: &'static str,
     pub page: &'static str,
     pub of: &'static str,
+    /// Before "3/4" in a booklet page's personal band.
+    pub booklet_page: &'static str,
 }
 
 const PT_BR: Labels = Labels {
@@ -34,6 +36,7 @@ const PT_BR: Labels = Labels {
     student_number_hint: "escreva os dígitos e preencha uma bolha por coluna",
     page: "Folha de respostas — página",
     of: "de",
+    booklet_page: "Caderno — página",
 };
 
 const EN: Labels = Labels {
@@ -52,6 +55,7 @@ const EN: Labels = Labels {
     student_number_hint: "write the digits and fill one bubble per column",
     page: "Answer sheet — page",
     of: "of",
+    booklet_page: "Booklet — page",
 };
 
 impl Labels {

@@ -37,8 +37,9 @@ pub struct StagedBundle {
     dir: PathBuf,
     /// Whether staging created `dir` (then an abandoned stage removes it again).
     created: bool,
-    /// Temporary files written so far, removed on drop unless committed.
-    temps: Vec<PathBuf>,
+    /// Temporary files written so far and their final names, removed on drop unless
+    /// committed.
+    temps: Vec<(PathBuf, String)>,
 }
 
 impl RenderedBundle {
@@ -58,41 +59,75 @@ impl RenderedBundle {
     /// this, only the manifest remains to write. Refuses a directory whose final names are
     /// taken by something that cannot be replaced (a directory).
     pub fn stage(&self, dir: &Path) -> Result<StagedBundle, WriteError> {
-        let created = fs::symlink_metadata(dir).is_err();
-        if fs::metadata(dir).is_ok_and(|m| !m.is_dir()) {
-            // create_dir_all would only say "File exists".
+        stage_files(dir, &[(PDF_NAME, &self.pdf)])
+    }
+}
+
+/// A rendered bundle of one or more PDF files (one per class when split), held in memory.
+#[derive(Debug, Clone)]
+pub struct RenderedFiles {
+    /// Each PDF file's name and bytes, in print order.
+    pub files: Vec<(String, Vec<u8>)>,
+    /// The content of `bundle.json`.
+    pub manifest: Bundle,
+}
+
+impl RenderedFiles {
+    /// Like [`RenderedBundle::stage`], for every file.
+    pub fn stage(&self, dir: &Path) -> Result<StagedBundle, WriteError> {
+        let files: Vec<(&str, &[u8])> = self
+            .files
+            .iter()
+            .map(|(name, bytes)| (name.as_str(), bytes.as_slice()))
+            .collect();
+        stage_files(dir, &files)
+    }
+
+    /// Bytes of all the PDF files.
+    pub fn pdf_bytes(&self) -> usize {
+        self.files.iter().map(|(_, b)| b.len()).sum()
+    }
+}
+
+/// Creates `dir` if needed and writes each of `files` there under a temporary name, synced.
+fn stage_files(dir: &Path, files: &[(&str, &[u8])]) -> Result<StagedBundle, WriteError> {
+    let created = fs::symlink_metadata(dir).is_err();
+    if fs::metadata(dir).is_ok_and(|m| !m.is_dir()) {
+        // create_dir_all would only say "File exists".
+        return Err(WriteError {
+            path: dir.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "a file has this name, not a folder",
+            ),
+        });
+    }
+    fs::create_dir_all(dir).map_err(|source| WriteError {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut staged = StagedBundle {
+        dir: dir.to_path_buf(),
+        created,
+        temps: Vec::new(),
+    };
+    for name in files.iter().map(|(n, _)| *n).chain([JSON_NAME]) {
+        let target = dir.join(name);
+        if fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir()) {
             return Err(WriteError {
-                path: dir.to_path_buf(),
+                path: target,
                 source: std::io::Error::new(
                     std::io::ErrorKind::AlreadyExists,
-                    "a file has this name, not a folder",
+                    "a directory has this name",
                 ),
             });
         }
-        fs::create_dir_all(dir).map_err(|source| WriteError {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-        let mut staged = StagedBundle {
-            dir: dir.to_path_buf(),
-            created,
-            temps: Vec::new(),
-        };
-        for name in [PDF_NAME, JSON_NAME] {
-            let target = dir.join(name);
-            if fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir()) {
-                return Err(WriteError {
-                    path: target,
-                    source: std::io::Error::new(
-                        std::io::ErrorKind::AlreadyExists,
-                        "a directory has this name",
-                    ),
-                });
-            }
-        }
-        staged.temps.push(write_temp(dir, PDF_NAME, &self.pdf)?);
-        Ok(staged)
     }
+    for (name, bytes) in files {
+        let tmp = write_temp(dir, name, bytes)?;
+        staged.temps.push((tmp, name.to_string()));
+    }
+    Ok(staged)
 }
 
 impl StagedBundle {
@@ -103,8 +138,9 @@ impl StagedBundle {
             path: self.dir.join(JSON_NAME),
             source: std::io::Error::other(e),
         })?;
-        self.temps.push(write_temp(&self.dir, JSON_NAME, &json)?);
-        for (tmp, name) in self.temps.iter().zip([PDF_NAME, JSON_NAME]) {
+        let tmp = write_temp(&self.dir, JSON_NAME, &json)?;
+        self.temps.push((tmp, JSON_NAME.to_string()));
+        for (tmp, name) in &self.temps {
             let target = self.dir.join(name);
             fs::rename(tmp, &target).map_err(|source| WriteError {
                 path: target,
@@ -119,7 +155,7 @@ impl StagedBundle {
 
 impl Drop for StagedBundle {
     fn drop(&mut self) {
-        for tmp in &self.temps {
+        for (tmp, _) in &self.temps {
             // Already renamed, or never fully written: either way nothing more to clean.
             let _ = fs::remove_file(tmp);
         }

@@ -2,12 +2,13 @@
 //! filled path), its printed sheet code, and the student's details as real text in the
 //! embedded fonts (searchable, copyable, and what `pdftotext` reads).
 
-use model::layout::{PageLayout, TEXT_ID_FONT_SIZE};
+use model::layout::{BookletFrame, PageFrame, PageLayout, TEXT_ID_FONT_SIZE};
 use model::{SheetCode, Student};
 
 use crate::content::Content;
 use crate::embed::EmbeddedFont;
 use crate::fonts::{Fonts, Style};
+use crate::labels::Labels;
 use crate::qr::{QrError, qr_runs};
 use crate::template::HeaderCells;
 
@@ -46,28 +47,12 @@ pub(crate) fn page_content(
 ) -> Result<Vec<u8>, QrError> {
     let mut c = Content::small(layout.paper.height);
     c.draw_form(form);
-    c.fill_gray(0.0);
-    for r in qr_runs(who.code, &layout.qr)? {
-        c.rect(r.x, r.y, r.width, r.height);
-    }
-    c.fill();
-
     let mut writer = TextWriter {
         embedded,
         c: &mut c,
         glyphs: Vec::with_capacity(64),
     };
-    let id_box = &layout.text_id;
-    let printed = who.code.printed();
-    let id_width = fonts.width(Style::MonoBold, &printed, TEXT_ID_FONT_SIZE);
-    let cap = fonts.cap_height(Style::MonoBold, TEXT_ID_FONT_SIZE);
-    writer.text(
-        Style::MonoBold,
-        TEXT_ID_FONT_SIZE,
-        id_box.x + (id_box.width - id_width) / 2.0,
-        id_box.y + (id_box.height + cap) / 2.0,
-        &printed,
-    );
+    draw_identity(fonts, &mut writer, &PageFrame::of(layout), who.code)?;
 
     let cells = HeaderCells::of(&layout.header);
     if let Some(student) = who.student {
@@ -98,6 +83,101 @@ pub(crate) fn page_content(
         v.y + 9.0 + (v.height - 9.0 + fonts.cap_height(Style::Bold, size)) / 2.0,
         &version,
     );
+    Ok(c.into_bytes())
+}
+
+/// The page's QR code (one filled path) and its printed text id under it: the same codec and
+/// geometry on answer-sheet and booklet pages.
+fn draw_identity(
+    fonts: &Fonts,
+    writer: &mut TextWriter<'_>,
+    frame: &PageFrame,
+    code: &SheetCode,
+) -> Result<(), QrError> {
+    writer.c.fill_gray(0.0);
+    for r in qr_runs(code, &frame.qr)? {
+        writer.c.rect(r.x, r.y, r.width, r.height);
+    }
+    writer.c.fill();
+    let id_box = &frame.text_id;
+    let printed = code.printed();
+    let id_width = fonts.width(Style::MonoBold, &printed, TEXT_ID_FONT_SIZE);
+    let cap = fonts.cap_height(Style::MonoBold, TEXT_ID_FONT_SIZE);
+    writer.text(
+        Style::MonoBold,
+        TEXT_ID_FONT_SIZE,
+        id_box.x + (id_box.width - id_width) / 2.0,
+        id_box.y + (id_box.height + cap) / 2.0,
+        &printed,
+    );
+    Ok(())
+}
+
+/// A booklet page of one student.
+pub(crate) struct BookletPage<'a> {
+    /// The typeset page's Form XObject name, and its media box origin.
+    pub form: &'a str,
+    pub origin: (f32, f32),
+    pub frame: &'a BookletFrame,
+    /// The frame as a layout (corner marks).
+    pub layout: &'a PageLayout,
+    pub labels: &'a Labels,
+    /// Page of the booklet and pages in it.
+    pub page: u32,
+    pub pages: u32,
+}
+
+/// The content stream of one student's booklet page, uncompressed: the typeset page (one
+/// `Do`), then the overlay: corner marks, QR code and text id, and the student's name, class
+/// and id in the personal band.
+pub(crate) fn booklet_content(
+    fonts: &Fonts,
+    embedded: &PageFonts,
+    page: &BookletPage<'_>,
+    who: &PageIdentity<'_>,
+) -> Result<Vec<u8>, QrError> {
+    let mut c = Content::small(page.layout.paper.height);
+    if page.origin == (0.0, 0.0) {
+        c.draw_form(page.form);
+    } else {
+        c.push_translate(-page.origin.0, page.layout.paper.height + page.origin.1);
+        c.draw_form(page.form);
+        c.pop();
+    }
+    crate::template::corner_marks(&mut c, page.layout);
+    let mut writer = TextWriter {
+        embedded,
+        c: &mut c,
+        glyphs: Vec::with_capacity(64),
+    };
+    draw_identity(fonts, &mut writer, &page.frame.frame, who.code)?;
+
+    let band = &page.frame.personal;
+    let labels = page.labels;
+    let (x, width) = (band.x, band.width);
+    let first = band.y + 12.0;
+    let second = first + 14.0;
+    writer.c.fill_gray(0.0);
+    if let Some(student) = who.student {
+        let line = format!("{}: {}", labels.name, student.name);
+        let (line, size) = fonts.fit(Style::Bold, &line, 11.0, 6.0, width);
+        writer.text(Style::Bold, size, x, first, &line);
+    }
+    let mut parts = Vec::with_capacity(4);
+    if let Some(student) = who.student {
+        if !student.class.is_empty() {
+            parts.push(format!("{}: {}", labels.class, student.class));
+        }
+        parts.push(format!("{}: {}", labels.student_id, student.student_id));
+    }
+    parts.push(format!("{}: {}", labels.version, who.version));
+    parts.push(format!(
+        "{} {}/{}",
+        labels.booklet_page, page.page, page.pages
+    ));
+    let line = parts.join("   ");
+    let (line, size) = fonts.fit(Style::Regular, &line, 9.0, 6.0, width);
+    writer.text(Style::Regular, size, x, second, &line);
     Ok(c.into_bytes())
 }
 

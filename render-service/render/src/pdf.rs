@@ -22,7 +22,8 @@ pub(crate) struct PdfStream<W: Write> {
 }
 
 impl<W: Write> PdfStream<W> {
-    /// Starts the file: the header, for objects numbered 1 to `objects`.
+    /// Starts the file: the header, for objects numbered 1 to `objects` at least (more may be
+    /// written: the table grows).
     pub(crate) fn new(out: W, objects: usize) -> io::Result<Self> {
         let mut pdf = Self {
             out: io::BufWriter::with_capacity(64 * 1024, out),
@@ -46,12 +47,29 @@ impl<W: Write> PdfStream<W> {
         let (Some(id), None) = (refs.next(), refs.next()) else {
             return Err(io::Error::other("a chunk must hold exactly one object"));
         };
-        let slot = usize::try_from(id.get() - 1)
-            .ok()
-            .and_then(|i| self.offsets.get_mut(i))
-            .ok_or_else(|| io::Error::other(format!("object {} was not reserved", id.get())))?;
-        *slot = self.position;
+        self.mark(id)?;
         self.write(chunk.as_bytes())
+    }
+
+    /// Writes object `id` whose serialised value (dictionary, stream…) is `body`.
+    pub(crate) fn raw_object(&mut self, id: Ref, body: &[u8]) -> io::Result<()> {
+        self.mark(id)?;
+        let mut head = Vec::with_capacity(24);
+        writeln!(head, "{} 0 obj", id.get())?;
+        self.write(&head)?;
+        self.write(body)?;
+        self.write(b"\nendobj\n\n")
+    }
+
+    /// Records that object `id` starts here.
+    fn mark(&mut self, id: Ref) -> io::Result<()> {
+        let index = usize::try_from(id.get() - 1)
+            .map_err(|_| io::Error::other(format!("object number {}", id.get())))?;
+        if index >= self.offsets.len() {
+            self.offsets.resize(index + 1, 0);
+        }
+        self.offsets[index] = self.position;
+        Ok(())
     }
 
     /// Ends the file: cross-reference table and trailer naming `catalog` and `info`; flushes.

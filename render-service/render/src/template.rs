@@ -112,7 +112,7 @@ pub(crate) fn template_stream(fonts: &Fonts, input: &TemplateInput<'_>) -> Vec<u
     c.into_bytes()
 }
 
-fn corner_marks(c: &mut Content, layout: &PageLayout) {
+pub(crate) fn corner_marks(c: &mut Content, layout: &PageLayout) {
     c.fill_gray(0.0);
     for mark in &layout.corner_marks {
         c.rect(mark.x, mark.y, mark.size, mark.size);

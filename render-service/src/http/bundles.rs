@@ -161,7 +161,7 @@ impl BundleView {
 /// failed job); the bundle is then rendered in the background: follow it with
 /// `GET /v1/bundles/{id}`.
 #[utoipa::path(post, path = "/v1/exams/{id}/bundles", tag = "bundles",
-    params(("id" = String, Path, description = "The exam's id")),
+    params(("id" = String, Path, description = "The exam's id"), CreateQuery),
     request_body(description = "The roster or the number of anonymous copies", content(
         (BundleBody = "application/json"),
         (String = "text/csv"),
@@ -183,6 +183,7 @@ pub async fn create_bundle(
     State(state): State<AppState>,
     caller: Caller,
     exam_id: Result<Path<String>, PathRejection>,
+    service::Query(query): service::Query<CreateQuery>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<impl IntoResponse> {
@@ -213,6 +214,7 @@ pub async fn create_bundle(
         roster,
         copies,
         seed: BundleRequest::new_seed(),
+        order: query.order,
     };
     let request_json = serde_json::to_string(&request).map_err(|e| Problem::internal(&e))?;
     drop(request);
@@ -279,6 +281,24 @@ pub const SIGNED_DOWNLOAD_LIFETIME: std::time::Duration = std::time::Duration::f
 pub enum PdfRedirect {
     /// `303 See Other` to a V4 signed URL of the PDF at Cloud Storage.
     Signed,
+}
+
+/// `POST /v1/exams/{id}/bundles`'s query.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct CreateQuery {
+    /// `class-name`: students by class, then by name; `roster`: as the roster lists them.
+    /// Default: class then name when the exam has a booklet, roster order otherwise.
+    pub order: Option<OrderParam>,
+}
+
+/// The order of a bundle's students.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum OrderParam {
+    /// By class, then by name.
+    ClassName,
+    /// As the roster lists them.
+    Roster,
 }
 
 /// `GET /v1/bundles/{id}/pdf`'s query.

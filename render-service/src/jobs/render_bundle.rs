@@ -23,12 +23,14 @@ use std::time::Duration;
 
 use model::{Bundle, Exam, Student};
 use rand::SeedableRng;
-use render::{RenderError, render_bundle_to};
+use render::{BundleOptions, RenderError, StudentOrder, render_bundle_with};
 use serde::{Deserialize, Serialize};
 use service::telemetry::names;
 use service::{JobError, JobKind, JobRun};
 use store::{BundleRecord, ObjectStore, Store, TenantId};
 use tokio_util::sync::CancellationToken;
+
+use crate::http::bundles::OrderParam;
 
 /// How often the progress of a running bundle is written to its row.
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
@@ -61,6 +63,9 @@ pub struct BundleRequest {
     /// The secret seed of the sheet codes (64 hex digits, 256 bits), so that every attempt
     /// renders the same codes. Never shown to clients: the codes must stay unguessable.
     pub seed: String,
+    /// The order of the students (`None`: the renderer's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<OrderParam>,
 }
 
 impl BundleRequest {
@@ -195,12 +200,24 @@ impl RenderBundle {
                 metrics::counter!(names::BUNDLE_PAGES)
                     .increment(u64::from(pages.saturating_sub(before)));
             };
-            render_bundle_to(
+            let options = BundleOptions {
+                order: request.order.map(|o| match o {
+                    OrderParam::ClassName => StudentOrder::ClassThenName,
+                    OrderParam::Roster => StudentOrder::Roster,
+                }),
+                ..BundleOptions::default()
+            };
+            let mut out = Some(out);
+            render_bundle_with(
                 &exam,
                 request.roster.as_deref(),
                 request.copies(),
+                &options,
                 &mut rng,
-                out,
+                &mut |_| {
+                    out.take()
+                        .ok_or_else(|| std::io::Error::other("one PDF per bundle job"))
+                },
                 &mut progress,
             )
         });
@@ -291,6 +308,7 @@ mod tests {
             roster: None,
             copies: Some(3),
             seed: BundleRequest::new_seed(),
+            order: None,
         };
         let json = serde_json::to_string(&request).expect("json");
         let back: BundleRequest = serde_json::from_str(&json).expect("parse");
@@ -306,6 +324,7 @@ mod tests {
                 roster: None,
                 copies: None,
                 seed: seed.to_string(),
+                order: None,
             };
             assert!(request.seed_bytes().is_none(), "{seed}");
         }

@@ -6,14 +6,59 @@
 //! index (`"layout": 0`): the pages of a bundle share one or a few layouts, and writing the
 //! geometry into every page made the manifest ten times the size of the PDF. Manifests written
 //! before (each page carrying its geometry inline) are still read.
+//!
+//! A bundle with booklets lists every booklet page too (`"kind": "booklet"`, its
+//! `booklet_page` number and the open questions' answer boxes on it); the pages of older
+//! manifests, which have no `kind`, are answer-sheet pages. When the bundle is split into one
+//! PDF per class, every page names its `pdf_file` and `pdf_page` counts within that file.
+//! Duplex padding pages are blank, carry no code and are not listed.
 
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::exam::Exam;
-use crate::layout::PageLayout;
+use crate::layout::{PageLayout, Rect};
 use crate::sheet_code::SheetCode;
+
+/// What a printed page is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PageKind {
+    /// A page of an answer sheet (bubbles to read).
+    #[default]
+    Sheet,
+    /// A page of a question booklet (no bubbles; maybe an open question's written answer).
+    Booklet,
+}
+
+impl PageKind {
+    /// The name used in manifests and in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PageKind::Sheet => "sheet",
+            PageKind::Booklet => "booklet",
+        }
+    }
+
+    /// The kind named `name` ([`PageKind::as_str`]).
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "sheet" => Some(PageKind::Sheet),
+            "booklet" => Some(PageKind::Booklet),
+            _ => None,
+        }
+    }
+}
+
+/// Where an open question's written answer is on a booklet page.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AnswerBox {
+    /// The open question, from 0 in `Exam::open_questions`.
+    pub open_question: u32,
+    /// The ruled box, PDF points from the page's top-left corner.
+    pub rect: Rect,
+}
 
 /// The manifest of a rendered bundle.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,13 +89,22 @@ pub struct BundlePage {
     pub class: Option<String>,
     /// Exam version label.
     pub version: String,
-    /// Page of the answer sheet, from 1.
+    /// Page of the answer sheet, from 1 (1 on booklet pages).
     pub sheet_page: u32,
-    /// Pages of the answer sheet.
+    /// Pages of the answer sheet (1 on booklet pages).
     pub sheet_pages: u32,
     /// Geometry, PDF points from the page's top-left corner; pages with the same geometry
     /// share one.
     pub layout: Arc<PageLayout>,
+    /// Answer-sheet page or booklet page.
+    pub kind: PageKind,
+    /// Page of the student's booklet, from 1; `None` on answer-sheet pages.
+    pub booklet_page: Option<u32>,
+    /// The open questions' answer boxes on this booklet page (usually none).
+    pub answer_boxes: Vec<AnswerBox>,
+    /// The PDF file the page is in, when the bundle is split into several (`None`: the one
+    /// `bundle.pdf`).
+    pub pdf_file: Option<String>,
 }
 
 impl Bundle {
@@ -69,6 +123,12 @@ mod wire {
     use crate::exam::Exam;
     use crate::layout::PageLayout;
     use crate::sheet_code::SheetCode;
+
+    use super::{AnswerBox, PageKind};
+
+    fn is_sheet(kind: &PageKind) -> bool {
+        *kind == PageKind::Sheet
+    }
 
     #[derive(Serialize, Deserialize)]
     pub struct Bundle {
@@ -94,6 +154,15 @@ mod wire {
         version: String,
         sheet_page: u32,
         sheet_pages: u32,
+        /// Absent on answer-sheet pages (and in manifests written before booklets).
+        #[serde(default, skip_serializing_if = "is_sheet")]
+        kind: PageKind,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        booklet_page: Option<u32>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        answer_boxes: Vec<AnswerBox>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pdf_file: Option<String>,
         #[serde(flatten)]
         layout: LayoutRef,
     }
@@ -134,6 +203,10 @@ mod wire {
                         version: p.version,
                         sheet_page: p.sheet_page,
                         sheet_pages: p.sheet_pages,
+                        kind: p.kind,
+                        booklet_page: p.booklet_page,
+                        answer_boxes: p.answer_boxes,
+                        pdf_file: p.pdf_file,
                         layout: LayoutRef::Shared { layout: index },
                     }
                 })
@@ -179,6 +252,10 @@ mod wire {
                         sheet_page: p.sheet_page,
                         sheet_pages: p.sheet_pages,
                         layout,
+                        kind: p.kind,
+                        booklet_page: p.booklet_page,
+                        answer_boxes: p.answer_boxes,
+                        pdf_file: p.pdf_file,
                     })
                 })
                 .collect::<Result<Vec<_>, String>>()?;
@@ -220,6 +297,10 @@ mod tests {
                     } else {
                         Arc::clone(&layout)
                     },
+                    kind: PageKind::Sheet,
+                    booklet_page: None,
+                    answer_boxes: Vec::new(),
+                    pdf_file: None,
                 })
                 .collect(),
             exam,
@@ -253,6 +334,35 @@ mod tests {
         }
         let old: Bundle = serde_json::from_value(json).expect("old format reads");
         assert_eq!(old, b);
+    }
+
+    #[test]
+    fn booklet_pages_and_split_files_round_trip_and_sheet_pages_stay_as_before() {
+        let mut b = bundle(2);
+        let sheet_json = serde_json::to_value(&b).expect("serialises");
+        assert!(sheet_json["pages"][0].get("kind").is_none());
+        assert!(sheet_json["pages"][0].get("pdf_file").is_none());
+        b.pages[0].kind = PageKind::Booklet;
+        b.pages[0].booklet_page = Some(3);
+        b.pages[0].answer_boxes = vec![AnswerBox {
+            open_question: 1,
+            rect: Rect {
+                x: 40.0,
+                y: 300.0,
+                width: 500.0,
+                height: 200.0,
+            },
+        }];
+        for p in &mut b.pages {
+            p.pdf_file = Some("bundle-3A.pdf".into());
+        }
+        let json = serde_json::to_value(&b).expect("serialises");
+        assert_eq!(json["pages"][0]["kind"], "booklet");
+        assert_eq!(json["pages"][0]["booklet_page"], 3);
+        assert_eq!(json["pages"][0]["answer_boxes"][0]["open_question"], 1);
+        assert_eq!(json["pages"][1]["pdf_file"], "bundle-3A.pdf");
+        let back: Bundle = serde_json::from_value(json).expect("reads back");
+        assert_eq!(back, b);
     }
 
     #[test]

@@ -244,6 +244,24 @@ pub fn booklet_frame(paper: Paper) -> BookletFrame {
     Frame::new(width, height).booklet_frame()
 }
 
+/// The geometry registered for a booklet page printed on `paper`: the answer sheet's frame
+/// (corner marks, QR code, text id) with no bubbles, and the personal band as its header. The
+/// grader aligns and identifies a scanned booklet page with it, and finds nothing to read.
+pub fn booklet_page_layout(paper: Paper) -> PageLayout {
+    let (width, height) = paper.size_pt();
+    let frame = Frame::new(width, height);
+    let booklet = frame.booklet_frame();
+    let mut page = frame.empty_page();
+    page.header = booklet.personal;
+    page.instructions = Rect {
+        x: booklet.body.x,
+        y: booklet.body.y,
+        width: 0.0,
+        height: 0.0,
+    };
+    page
+}
+
 /// What a sheet's geometry depends on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SheetShape {

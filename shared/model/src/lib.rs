@@ -12,7 +12,7 @@ pub mod roster;
 pub mod scoring;
 pub mod sheet_code;
 
-pub use bundle::{Bundle, BundlePage};
+pub use bundle::{AnswerBox, Bundle, BundlePage, PageKind};
 pub use exam::{Exam, ExamError, Language, Paper};
 pub use layout::{PageLayout, SheetShape, layout_sheet};
 pub use roster::{Student, read_roster};

@@ -136,6 +136,9 @@ pub enum ReviewReason {
         /// Darkness of the empty bubbles, 0–1.
         empty_level: f32,
     },
+    /// A booklet page holding the written answers of these open questions (numbers from 1):
+    /// for a person to grade.
+    WrittenAnswer(Vec<u32>),
 }
 
 fn numbers(list: &[u32]) -> String {
@@ -166,6 +169,9 @@ impl fmt::Display for ReviewReason {
                 "cannot verify alignment: only {:.0}% of bubble outlines where expected",
                 outlines_found * 100.0
             ),
+            ReviewReason::WrittenAnswer(q) => {
+                write!(f, "written answer to grade: open question {}", numbers(q))
+            }
             ReviewReason::PageTooDark { empty_level } => write!(
                 f,
                 "page too dark to read marks reliably (empty bubbles {:.0}% dark)",
@@ -214,6 +220,8 @@ impl FromStr for ReviewReason {
                     }
                 }
             }))
+        } else if let Some(list) = s.strip_prefix("written answer to grade: open question ") {
+            parse_numbers(list).map(ReviewReason::WrittenAnswer)
         } else if s == "student number not filled in" {
             Some(ReviewReason::StudentNumberBlank)
         } else if let Some(list) = s.strip_prefix("student number unclear: digit ") {

@@ -12,7 +12,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use model::bundle::{Bundle, BundlePage};
+use model::bundle::{AnswerBox, Bundle, BundlePage, PageKind};
 use model::exam::{Exam, Key};
 use model::layout::PageLayout;
 use model::outcome::IdentifiedBy;
@@ -912,6 +912,14 @@ fn sheet_record(row: SheetRow) -> R<SheetRecord> {
     let layout: PageLayout = serde_json::from_str(json)
         .map_err(|e| StoreError::Corrupt(format!("layout of sheet {}: {e}", row.code)))?;
     let count = |v: i32| u32::try_from(v).map_err(|_| StoreError::Corrupt("page number".into()));
+    let kind = PageKind::parse(&row.kind).ok_or_else(|| {
+        StoreError::Corrupt(format!("sheet {} is of kind {:?}", row.code, row.kind))
+    })?;
+    let answer_boxes: Vec<AnswerBox> = match &row.answer_boxes_json {
+        Some(json) => serde_json::from_str(json)
+            .map_err(|e| StoreError::Corrupt(format!("answer boxes of sheet {}: {e}", row.code)))?,
+        None => Vec::new(),
+    };
     Ok(SheetRecord {
         code,
         exam_id: row.exam_id,
@@ -923,6 +931,9 @@ fn sheet_record(row: SheetRow) -> R<SheetRecord> {
         pdf_page: count(row.pdf_page)?,
         layout,
         layout_version: count(row.layout_version)?,
+        kind,
+        booklet_page: row.booklet_page.map(count).transpose()?,
+        answer_boxes,
     })
 }
 
@@ -1106,8 +1117,10 @@ async fn insert_sheets<T: Tx>(
     // Pages of one answer sheet follow each other in the bundle: a page continues the sheet
     // whose first page came last.
     let mut group: Option<String> = None;
+    // A bundle split per class numbers pages within each file: sort within files, which keeps
+    // each answer sheet's pages together.
     let mut ordered: Vec<&BundlePage> = pages.iter().collect();
-    ordered.sort_by_key(|p| p.pdf_page);
+    ordered.sort_by(|a, b| (&a.pdf_file, a.pdf_page).cmp(&(&b.pdf_file, b.pdf_page)));
     for page in ordered {
         if !exam.versions.contains(&page.version) {
             return Err(StoreError::Invalid(format!(
@@ -1116,11 +1129,16 @@ async fn insert_sheets<T: Tx>(
             )));
         }
         let code = page.sheet_code.printed();
+        let booklet = page.kind == PageKind::Booklet;
+        // A booklet page is a group of its own, and leaves the answer sheets' grouping alone.
         let sheet_group = match (&group, page.sheet_page) {
+            _ if booklet => code.clone(),
             (Some(g), p) if p > 1 => g.clone(),
             _ => code.clone(),
         };
-        group = Some(sheet_group.clone());
+        if !booklet {
+            group = Some(sheet_group.clone());
+        }
         if let Some(id) = &page.student_id {
             students.entry(id.as_str()).or_insert_with(|| Student {
                 student_id: id.clone(),
@@ -1140,6 +1158,18 @@ async fn insert_sheets<T: Tx>(
             layout_json: None,
             layout_id: Some(layout_id(&page.layout, &mut layout_ids, &mut layouts)?),
             layout_version: int(layout_version, "layout version")?,
+            kind: page.kind.as_str().to_string(),
+            booklet_page: page
+                .booklet_page
+                .map(|p| int(p, "booklet page"))
+                .transpose()?,
+            answer_boxes_json: if page.answer_boxes.is_empty() {
+                None
+            } else {
+                Some(serde_json::to_string(&page.answer_boxes).map_err(|e| {
+                    StoreError::Invalid(format!("answer boxes of page {}: {e}", page.pdf_page))
+                })?)
+            },
         });
     }
     let students: Vec<Student> = students.into_values().collect();
@@ -1649,7 +1679,10 @@ async fn record_grading<T: Tx>(
         } else if let Some(s) = &sheet {
             tx.insert_marks(t, page_id, &page.answers).await?;
             tx.resupersede(t, &s.code).await?;
-            touched.insert((s.exam_id.clone(), s.sheet_group.clone()));
+            // A booklet page has no score: its written answers are review items (below).
+            if s.kind == PageKind::Sheet.as_str() {
+                touched.insert((s.exam_id.clone(), s.sheet_group.clone()));
+            }
             for a in page
                 .answers
                 .iter()

@@ -41,6 +41,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "ocr steps",
         include_str!("../migrations/postgres/0007_ocr_steps.sql"),
     ),
+    (
+        8,
+        "booklet pages",
+        include_str!("../migrations/postgres/0008_booklet_pages.sql"),
+    ),
 ];
 
 /// (version, description, SQL) of every SQLite migration, in order. Same versions as Postgres.
@@ -74,6 +79,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         7,
         "ocr steps",
         include_str!("../migrations/sqlite/0007_ocr_steps.sql"),
+    ),
+    (
+        8,
+        "booklet pages",
+        include_str!("../migrations/sqlite/0008_booklet_pages.sql"),
     ),
 ];
 

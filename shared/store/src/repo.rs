@@ -38,6 +38,11 @@ pub(crate) struct SheetRow {
     pub layout_json: Option<String>,
     pub layout_id: Option<String>,
     pub layout_version: i32,
+    /// `sheet` or `booklet`.
+    pub kind: String,
+    pub booklet_page: Option<i32>,
+    /// The open questions' answer boxes of a booklet page, as JSON; `None` when it has none.
+    pub answer_boxes_json: Option<String>,
 }
 
 /// A scan row, as stored.
@@ -542,7 +547,8 @@ macro_rules! sheet_select {
     ($where:literal) => {
         concat!(
             "SELECT s.code, s.exam_id, s.version, s.student_id, s.sheet_group, s.sheet_page, s.sheet_pages, \
-             s.pdf_page, COALESCE(l.layout_json, s.layout_json) AS layout_json, s.layout_id, s.layout_version \
+             s.pdf_page, COALESCE(l.layout_json, s.layout_json) AS layout_json, s.layout_id, s.layout_version, \
+             s.kind, s.booklet_page, s.answer_boxes_json \
              FROM sheets s LEFT JOIN layouts l ON l.tenant_id = s.tenant_id AND l.id = s.layout_id WHERE ",
             $where
         )
@@ -564,7 +570,8 @@ macro_rules! review_select {
     };
 }
 
-/// Pages that count (identified, without error, not superseded by a later scan) of a whole
+/// Answer-sheet pages that count (identified, without error, not superseded by a later scan;
+/// booklet pages are never scored) of a whole
 /// exam (`$1` tenant, `$2` exam), or of one answer sheet (`$2` its group), with the sheet as `s`
 /// and the page as `p`. The one-sheet form starts from the sheet so that it costs the same in a
 /// 10-sheet exam and in a 100,000-sheet one.
@@ -573,7 +580,8 @@ macro_rules! current_pages {
         concat!(
             "FROM scan_pages p JOIN sheets s ON s.tenant_id = p.tenant_id AND s.code = p.sheet_code ",
             $join,
-            " WHERE p.tenant_id = $1 AND p.exam_id = $2 AND p.superseded = FALSE AND p.error IS NULL"
+            " WHERE p.tenant_id = $1 AND p.exam_id = $2 AND p.superseded = FALSE AND p.error IS NULL \
+             AND s.kind = 'sheet'"
         )
     };
     // CROSS JOIN makes SQLite's planner (which has no statistics) start from the sheet rather
@@ -584,7 +592,7 @@ macro_rules! current_pages {
             $join,
             " WHERE s.tenant_id = $1 AND s.sheet_group = $2 \
              AND p.tenant_id = s.tenant_id AND p.sheet_code = s.code \
-             AND p.superseded = FALSE AND p.error IS NULL"
+             AND p.superseded = FALSE AND p.error IS NULL AND s.kind = 'sheet'"
         )
     };
     // Several answer sheets (a recorded chunk's): the query builder appends the tenant's bind
@@ -594,7 +602,7 @@ macro_rules! current_pages {
             "FROM sheets s CROSS JOIN scan_pages p ",
             $join,
             " WHERE p.tenant_id = s.tenant_id AND p.sheet_code = s.code \
-             AND p.superseded = FALSE AND p.error IS NULL AND s.tenant_id = "
+             AND p.superseded = FALSE AND p.error IS NULL AND s.kind = 'sheet' AND s.tenant_id = "
         )
     };
 }
@@ -670,6 +678,7 @@ where
     i32: for<'r> sqlx::Decode<'r, Row::Database> + sqlx::Type<Row::Database>,
     String: for<'r> sqlx::Decode<'r, Row::Database> + sqlx::Type<Row::Database>,
     Option<String>: for<'r> sqlx::Decode<'r, Row::Database>,
+    Option<i32>: for<'r> sqlx::Decode<'r, Row::Database>,
 {
     Ok(SheetRow {
         code: row.try_get("code")?,
@@ -683,6 +692,9 @@ where
         layout_json: row.try_get("layout_json")?,
         layout_id: row.try_get("layout_id")?,
         layout_version: row.try_get("layout_version")?,
+        kind: row.try_get("kind")?,
+        booklet_page: row.try_get("booklet_page")?,
+        answer_boxes_json: row.try_get("answer_boxes_json")?,
     })
 }
 
@@ -939,7 +951,8 @@ macro_rules! impl_tx {
                 for chunk in sheets.chunks(BATCH_ROWS) {
                     let mut b = sqlx::QueryBuilder::<$db>::new(
                         "INSERT INTO sheets (tenant_id, code, exam_id, version, student_id, sheet_group, \
-                         sheet_page, sheet_pages, pdf_page, layout_json, layout_id, layout_version, created_at) ",
+                         sheet_page, sheet_pages, pdf_page, layout_json, layout_id, layout_version, created_at, \
+                         kind, booklet_page, answer_boxes_json) ",
                     );
                     b.push_values(chunk, |mut row, s| {
                         row.push_bind(tenant.to_string())
@@ -954,7 +967,10 @@ macro_rules! impl_tx {
                             .push_bind(s.layout_json.clone())
                             .push_bind(s.layout_id.clone())
                             .push_bind(s.layout_version)
-                            .push_bind(now);
+                            .push_bind(now)
+                            .push_bind(s.kind.clone())
+                            .push_bind(s.booklet_page)
+                            .push_bind(s.answer_boxes_json.clone());
                     });
                     b.push(" ON CONFLICT (tenant_id, code) DO NOTHING");
                     b.build().execute(&mut **self).await?;

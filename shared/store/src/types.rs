@@ -4,6 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use model::bundle::{AnswerBox, PageKind};
 use model::exam::{Exam, ExamError};
 use model::layout::PageLayout;
 use model::outcome::{IdentifiedBy, ReviewReason};
@@ -201,6 +202,12 @@ pub struct SheetRecord {
     pub layout: PageLayout,
     /// The geometry revision it was laid out with.
     pub layout_version: u32,
+    /// Answer-sheet page or booklet page.
+    pub kind: PageKind,
+    /// Page of the student's booklet, from 1 (booklet pages).
+    pub booklet_page: Option<u32>,
+    /// The open questions' answer boxes on a booklet page.
+    pub answer_boxes: Vec<AnswerBox>,
 }
 
 /// Where a scan is in its life.

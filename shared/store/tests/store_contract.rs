@@ -56,6 +56,7 @@ contract!(
     scan_batches_follow_their_scans,
     a_chunk_records_what_single_scans_record,
     concurrent_chunks_count_each_scan_and_sheet_once,
+    booklet_pages_are_registered_and_never_scored,
 );
 
 async fn migrations_are_idempotent(store: Store) {
@@ -2072,4 +2073,123 @@ async fn half_recorded_scan_is_counted_once_on_sqlite() {
     })
     .await;
     store.close().await;
+}
+
+/// Issue 12: a bundle's booklet pages are registered with their kind, page number and answer
+/// boxes; a scanned booklet page with a written answer becomes a review item under its
+/// student, and no booklet page is ever a score.
+async fn booklet_pages_are_registered_and_never_scored(store: Store) {
+    use model::{AnswerBox, PageKind};
+    let t = tenant("escola-a");
+    let mut bundle = bundle(&exam(), &roster(2));
+    let booklet_layout = std::sync::Arc::new(model::layout::booklet_page_layout(bundle.exam.paper));
+    // Each student: 2 booklet pages (the second with an answer box), then the sheet.
+    let sheets = std::mem::take(&mut bundle.pages);
+    let mut pdf_page = 0;
+    for sheet in sheets {
+        for k in 1..=2u32 {
+            pdf_page += 1;
+            bundle.pages.push(model::BundlePage {
+                pdf_page,
+                sheet_code: SheetCode::random(),
+                sheet_page: 1,
+                sheet_pages: 1,
+                layout: std::sync::Arc::clone(&booklet_layout),
+                kind: PageKind::Booklet,
+                booklet_page: Some(k),
+                answer_boxes: if k == 2 {
+                    vec![AnswerBox {
+                        open_question: 0,
+                        rect: model::layout::Rect {
+                            x: 40.0,
+                            y: 400.0,
+                            width: 500.0,
+                            height: 200.0,
+                        },
+                    }]
+                } else {
+                    Vec::new()
+                },
+                ..sheet.clone()
+            });
+        }
+        pdf_page += 1;
+        bundle.pages.push(model::BundlePage { pdf_page, ..sheet });
+    }
+    let exam_id = store.register_bundle(&t, &bundle).await.expect("register");
+    assert_eq!(store.sheets(&t, &exam_id).await.expect("sheets").len(), 6);
+    let (cover, written, sheet) = (&bundle.pages[3], &bundle.pages[4], &bundle.pages[5]);
+    let record = |code| {
+        let store = store.clone();
+        let t = t.clone();
+        async move {
+            store
+                .sheet(&t, &code)
+                .await
+                .expect("sheet")
+                .expect("registered")
+        }
+    };
+    let booklet = record(written.sheet_code).await;
+    assert_eq!(booklet.kind, PageKind::Booklet);
+    assert_eq!(booklet.booklet_page, Some(2));
+    assert_eq!(booklet.answer_boxes, written.answer_boxes);
+    assert_eq!(
+        booklet.sheet_group, written.sheet_code,
+        "a group of its own"
+    );
+    assert_eq!(booklet.student_id.as_deref(), Some("002"));
+    let answer_sheet = record(sheet.sheet_code).await;
+    assert_eq!(answer_sheet.kind, PageKind::Sheet);
+    assert_eq!(answer_sheet.booklet_page, None);
+    assert_eq!(answer_sheet.sheet_group, sheet.sheet_code);
+
+    // One scan: the cover page, the written page (a review item), the answer sheet.
+    let scan = receive(&store, &t, b"booklet and sheet").await;
+    let mut written_page = page(2, written.sheet_code, Vec::new());
+    written_page
+        .review
+        .push(model::outcome::ReviewReason::WrittenAnswer(vec![1]));
+    let outcome = store
+        .record_grading(
+            &t,
+            scan,
+            &[
+                page(1, cover.sheet_code, Vec::new()),
+                written_page,
+                page(3, sheet.sheet_code, all_right(&bundle.exam, &sheet.version)),
+            ],
+        )
+        .await
+        .expect("recorded");
+    assert!(outcome.pages[0].score.is_none() && outcome.pages[0].error.is_none());
+    assert!(outcome.pages[1].score.is_none());
+    assert_eq!(outcome.pages[1].review_items.len(), 1);
+    assert_eq!(outcome.pages[1].student_id.as_deref(), Some("002"));
+    assert!(outcome.pages[2].score.is_some());
+    let scores = store.scores(&t, &exam_id).await.expect("scores");
+    assert_eq!(
+        scores.len(),
+        1,
+        "only the answer sheet is scored: {scores:?}"
+    );
+    let items = store
+        .review_items(&t, Some(&exam_id), true)
+        .await
+        .expect("review");
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].student_id.as_deref(), Some("002"));
+    assert_eq!(items[0].reason, "written answer to grade: open question 1");
+    assert_eq!(
+        items[0].sheet_code.as_deref(),
+        Some(written.sheet_code.printed().as_str())
+    );
+    let stored = store.scan_outcome(&t, scan).await.expect("outcome");
+    assert_eq!(
+        stored.loose_pages, 0,
+        "booklet pages are identified, not loose"
+    );
+    // Re-scoring the exam leaves the booklet pages out too.
+    store.rescore_exam(&t, &exam_id).await.expect("rescore");
+    assert_eq!(store.scores(&t, &exam_id).await.expect("scores").len(), 1);
 }

@@ -186,6 +186,10 @@ pub fn bundle_for(exam: &Exam, students: &[(&str, &str, &str)]) -> Bundle {
             sheet_page: 1,
             sheet_pages: 1,
             layout: layout.clone(),
+            kind: model::PageKind::Sheet,
+            booklet_page: None,
+            answer_boxes: Vec::new(),
+            pdf_file: None,
         })
         .collect();
     Bundle {
