@@ -406,7 +406,7 @@ impl Task<'_> {
         }
         // A line a chunk, so that a long task's log shows it moving.
         eprintln!(
-            "grader batch: task {}: chunk recorded: {} graded ({} of {} so far)",
+            "grader batch: task {}: chunk recorded: {} graded ({} graded of {} listed as mine so far)",
             self.task,
             summary.graded - before,
             summary.graded,
@@ -454,6 +454,9 @@ mod tests {
         // Fixed values: the shard of a name must never change between versions, or a retried
         // task of a newer image would take other objects than its first attempt.
         assert_eq!(shard_of("escola-a/tray-1/0001.jpg", 1), 0);
+        assert_eq!(shard_of("escola-a/tray-1/0001.jpg", 10), 6);
+        assert_eq!(shard_of("escola-a/tray-1/0002.jpg", 1000), 93);
+        assert_eq!(shard_of("s1.jpg", 7), 4);
         let first: Vec<u64> = (0..20).map(|i| shard_of(&format!("s{i}.jpg"), 7)).collect();
         let again: Vec<u64> = (0..20).map(|i| shard_of(&format!("s{i}.jpg"), 7)).collect();
         assert_eq!(first, again);
