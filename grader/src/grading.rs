@@ -155,21 +155,86 @@ impl Grading<'_> {
         bytes: &[u8],
         regrade: bool,
     ) -> Result<Ingested, GradingError> {
+        let scan = self.store_bytes(name, bytes).await?;
+        self.receive(scan, regrade).await
+    }
+
+    /// Stores bytes held in memory under their content hash (unless they are stored already):
+    /// the scan to receive, not yet recorded.
+    pub async fn store_bytes(&self, name: &str, bytes: &[u8]) -> Result<NewScan, GradingError> {
         let hash = store::content_hash(bytes);
         let key = store::scan_object_key(self.tenant, &hash);
         if !self.objects.exists(&key).await? {
             self.objects.put(&key, bytes).await?;
         }
-        self.receive(
-            NewScan {
-                content_hash: hash,
-                object_key: key,
-                byte_len: bytes.len() as u64,
-                file_name: name.to_string(),
-            },
-            regrade,
-        )
-        .await
+        Ok(NewScan {
+            content_hash: hash,
+            object_key: key,
+            byte_len: bytes.len() as u64,
+            file_name: name.to_string(),
+        })
+    }
+
+    /// Receives a chunk of stored files at once (a national batch, `grader batch`): in order,
+    /// each one's scan, to be graded only while it is `received`. Unlike
+    /// [`Grading::ingest_bytes`], a scan recorded before in any way (graded, failed, a page
+    /// unidentified) is left as it is: a batch run again, or a task retried, reads its shard
+    /// again and must count nothing twice (`grader grade --regrade` grades again on purpose).
+    pub async fn receive_chunk(&self, scans: &[NewScan]) -> Result<Vec<Ingested>, GradingError> {
+        let received = self.store.receive_scans(self.tenant, scans).await?;
+        Ok(received
+            .into_iter()
+            .map(|r| Ingested {
+                scan_id: r.scan.id,
+                grade: r.scan.status.needs_grading().then_some(false),
+            })
+            .collect())
+    }
+
+    /// Records the graded scans of a chunk in one transaction ([`Store::record_chunk`]): all
+    /// of it or, on an error, none (the scans stay `received`, for a retry to grade). A scan
+    /// recorded meanwhile by someone else (another task with the same bytes under another
+    /// name, the service) is left alone and answered [`ScanVerdict::AlreadyGraded`].
+    pub async fn record_chunk(
+        &self,
+        graded: &[(Ingested, Vec<RecordedPage>)],
+    ) -> Result<Vec<ScanOutcome>, GradingError> {
+        let chunk: Vec<store::ChunkScan> = graded
+            .iter()
+            .map(|(ingested, pages)| store::ChunkScan {
+                scan_id: ingested.scan_id,
+                grading: match pages.as_slice() {
+                    [only] if only.whole_file_failed => {
+                        store::ScanGrading::Failed(only.report.error.clone().unwrap_or_default())
+                    }
+                    _ => {
+                        store::ScanGrading::Pages(pages.iter().map(|p| p.stored.clone()).collect())
+                    }
+                },
+                again: ingested.grade == Some(true),
+            })
+            .collect();
+        let outcomes = self.store.record_chunk(self.tenant, &chunk).await?;
+        Ok(graded
+            .iter()
+            .zip(&chunk)
+            .zip(outcomes)
+            .map(|(((ingested, pages), sent), outcome)| ScanOutcome {
+                scan_id: ingested.scan_id,
+                verdict: match (outcome.already_graded, ingested.grade) {
+                    (true, _) => ScanVerdict::AlreadyGraded,
+                    (false, Some(true)) => ScanVerdict::Regraded,
+                    (false, _) => ScanVerdict::Graded,
+                },
+                reports: pages.iter().map(|p| p.report.clone()).collect(),
+                open: !outcome.already_graded
+                    && (matches!(sent.grading, store::ScanGrading::Failed(_))
+                        || outcome
+                            .pages
+                            .iter()
+                            .any(|p| p.error.is_some() || !p.review_items.is_empty())),
+            })
+            .collect())
     }
 
     async fn receive(&self, scan: NewScan, regrade: bool) -> Result<Ingested, GradingError> {
@@ -318,6 +383,16 @@ pub struct RecordedPage {
 }
 
 impl RecordedPage {
+    /// The only page of a file refused before grading (e.g. too large to read): failed, with
+    /// `error`, recorded as the file's failure.
+    pub fn refused(name: &str, error: String) -> Self {
+        Self::of(&GradedPage {
+            report: pipeline::grade::failed_report(name, 1, error),
+            scan: None,
+            pending: None,
+        })
+    }
+
     /// What is recorded of a page the pipeline graded.
     pub fn of(page: &GradedPage) -> Self {
         let r = &page.report;

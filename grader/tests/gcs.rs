@@ -6,11 +6,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gabarito_tests::fixture::{RenderedFixture, example_exam, roster};
-use gabarito_tests::run::{SetOptions, for_each_scan};
-use gabarito_tests::scenario::{Mix, SimulatedScan};
+mod common;
+
+use gcs::GcsObjects;
 use gcs::emulator::Emulator;
-use gcs::{GcsConfig, GcsLocation, GcsObjects};
 use grader::http::{AppState, GradeScans};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -35,20 +34,14 @@ impl Server {
         let url = format!("sqlite:{}", dir.path().join("g.sqlite").display());
         let store = Store::connect(&url).await.expect("database");
         store.migrate().await.expect("migrate");
-        emulator.create_bucket(BUCKET);
-        let location = GcsLocation::parse(&format!("gs://{BUCKET}/{PREFIX}"))
-            .expect("gs")
-            .expect("location");
         let objects = Arc::new(
-            GcsObjects::new(
-                location,
-                GcsConfig {
-                    endpoint: Some(emulator.url.clone()),
-                    signer_key: Some(gcs::emulator::test_service_account()),
-                },
+            common::bucket(
+                emulator,
+                BUCKET,
+                PREFIX,
+                Some(gcs::emulator::test_service_account()),
             )
-            .await
-            .expect("client"),
+            .await,
         );
         let worker = Worker::new(store.clone(), Worker::instance_name("grader-gcs-test"))
             .poll(Duration::from_millis(100));
@@ -86,24 +79,6 @@ impl Server {
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
-}
-
-fn fixture(students: usize) -> (RenderedFixture, Vec<SimulatedScan>) {
-    let exam = example_exam().expect("exam");
-    let fx = RenderedFixture::render(&exam, &roster(students), 7).expect("render");
-    let opts = SetOptions {
-        seed: 23,
-        sheets: fx.sheet_pages().len(),
-        dpi: 150,
-        mix: Mix {
-            all_styles: false,
-            stray_rate: 0.0,
-            ..Mix::scanner((75, 90))
-        },
-        keep_failures: None,
-    };
-    let scans = for_each_scan(&fx, &opts, |scan| scan).expect("simulate");
-    (fx, scans)
 }
 
 /// A scanner's PDF of one sheet, padded with an unreferenced stream of random bytes to
@@ -193,7 +168,7 @@ async fn wait_done(http: &reqwest::Client, server: &Server, token: &str, batch: 
 
 async fn scenario() {
     let emulator = Emulator::start();
-    let (fx, scans) = tokio::task::spawn_blocking(|| fixture(4))
+    let (fx, scans) = tokio::task::spawn_blocking(|| common::fixture(4))
         .await
         .expect("fixture");
     let server = Server::start(&emulator, true).await;

@@ -43,19 +43,8 @@ pub struct GradeArgs {
     /// Grade every file again, even one graded cleanly before (its earlier outcome is replaced).
     #[arg(long)]
     regrade: bool,
-    /// Object storage: the folder where every scan is stored (by content hash) before it is
-    /// graded, or `gs://BUCKET[/PREFIX]`; the services take the same setting.
-    #[arg(
-        long = "storage",
-        visible_alias = "objects",
-        env = "GABARITO_STORAGE",
-        default_value = "gabarito-objects",
-        value_name = "DIR"
-    )]
-    objects: String,
-    /// A Cloud Storage emulator's base URL (with a gs:// storage); unset in production.
-    #[arg(long, env = "GCS_ENDPOINT", value_name = "URL")]
-    gcs_endpoint: Option<String>,
+    #[command(flatten)]
+    storage: super::storage::StorageArgs,
     #[command(flatten)]
     ocr: grader::cloud_ocr::OcrArgs,
     #[command(flatten)]
@@ -67,12 +56,7 @@ pub fn run(args: GradeArgs) -> Result<u8> {
     let tenant = args.db.tenant()?;
     let rt = std::sync::Arc::new(store::runtime().context("cannot start the database runtime")?);
     let store = rt.block_on(args.db.open())?;
-    let objects = rt
-        .block_on(service::storage::open_objects(
-            &args.objects,
-            args.gcs_endpoint.as_deref(),
-        ))
-        .with_context(|| format!("cannot open object storage {}", args.objects))?;
+    let objects = rt.block_on(args.storage.open())?;
     let directory: Box<dyn pipeline::SheetDirectory> = match &args.bundle {
         Some(path) => {
             let bundle = load_bundle(path)?;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod batch;
 mod files;
 mod grade;
 mod jobs;
@@ -20,6 +21,7 @@ mod retention;
 mod review;
 // Service tokens (issue 9).
 mod serve;
+mod storage;
 mod token;
 
 /// Exit code: every page graded, nothing needs a person.
@@ -44,6 +46,8 @@ struct Cli {
 enum Command {
     /// Grade scans (images, multi-page PDFs, folders of them) against a rendered bundle.
     Grade(grade::GradeArgs),
+    /// Grade every scan under gs://BUCKET/PREFIX (or a folder), this task's shard of it, once.
+    Batch(batch::BatchArgs),
     /// Scores per student and statistics per question of a graded exam.
     Results(results::ResultsArgs),
     /// List what needs a person's look.
@@ -74,6 +78,7 @@ pub fn run() -> ExitCode {
     };
     let result = match cli.command {
         Command::Grade(args) => grade::run(args),
+        Command::Batch(args) => batch::run(args),
         Command::Results(args) => results::run(args),
         Command::Review(args) => review::run(args),
         Command::Resolve(args) => resolve::run(args),

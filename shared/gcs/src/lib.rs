@@ -28,7 +28,9 @@ use google_cloud_auth::signer::Signer;
 use google_cloud_storage::builder::storage::SignedUrlBuilder;
 use google_cloud_storage::client::Storage;
 use google_cloud_storage::model_ext::ReadRange;
-use store::objects::{BoxFuture, ObjectMeta, ObjectReader, SignedMethod, check_key};
+use store::objects::{
+    BoxFuture, ListedObject, ObjectMeta, ObjectPage, ObjectReader, SignedMethod, check_key,
+};
 use store::{ObjectError, ObjectStore};
 
 /// The longest a V4 signed URL may live (Cloud Storage refuses more than 7 days).
@@ -249,10 +251,6 @@ impl GcsObjects {
     /// a ranged read's size header (`x-goog-stored-content-length`) is missing from emulators.
     async fn metadata(&self, key: &str) -> Result<ObjectMeta, ObjectError> {
         let name = self.name(key)?;
-        let io = |e: String| ObjectError::Io {
-            key: key.to_string(),
-            source: std::io::Error::other(e),
-        };
         let url = format!(
             "{}/storage/v1/b/{}/o/{}?fields=size,generation",
             self.api_base,
@@ -260,6 +258,31 @@ impl GcsObjects {
             // Keys hold only letters, digits, '.', '-', '_' and '/': only '/' needs escaping.
             name.replace('/', "%2F")
         );
+        let io = |e: String| ObjectError::Io {
+            key: key.to_string(),
+            source: std::io::Error::other(e),
+        };
+        let Some(body) = self.json_api_get(key, &url).await? else {
+            return Err(ObjectError::NotFound(key.to_string()));
+        };
+        let resource: ObjectResource =
+            serde_json::from_slice(&body).map_err(|e| io(format!("object resource: {e}")))?;
+        let number = |v: &str| v.parse::<u64>().map_err(|e| io(format!("{v:?}: {e}")));
+        Ok(ObjectMeta {
+            len: number(&resource.size)?,
+            generation: Some(
+                i64::try_from(number(&resource.generation)?).map_err(|e| io(e.to_string()))?,
+            ),
+        })
+    }
+
+    /// A `GET` of the JSON API with the client's credentials: the body, `None` on 404 (errors
+    /// name `key`).
+    async fn json_api_get(&self, key: &str, url: &str) -> Result<Option<Bytes>, ObjectError> {
+        let io = |e: String| ObjectError::Io {
+            key: key.to_string(),
+            source: std::io::Error::other(e),
+        };
         let headers = match self.credentials.headers(http::Extensions::new()).await {
             Ok(google_cloud_auth::credentials::CacheableResource::New { data, .. }) => data,
             Ok(google_cloud_auth::credentials::CacheableResource::NotModified) => {
@@ -276,7 +299,7 @@ impl GcsObjects {
             .map_err(|e| io(e.to_string()))?;
         let status = response.status();
         if status == http::StatusCode::NOT_FOUND {
-            return Err(ObjectError::NotFound(key.to_string()));
+            return Ok(None);
         }
         let body = response.bytes().await.map_err(|e| io(e.to_string()))?;
         if !status.is_success() {
@@ -285,16 +308,86 @@ impl GcsObjects {
                 String::from_utf8_lossy(&body[..body.len().min(300)])
             )));
         }
-        let resource: ObjectResource =
-            serde_json::from_slice(&body).map_err(|e| io(format!("object resource: {e}")))?;
-        let number = |v: &str| v.parse::<u64>().map_err(|e| io(format!("{v:?}: {e}")));
-        Ok(ObjectMeta {
-            len: number(&resource.size)?,
-            generation: Some(
-                i64::try_from(number(&resource.generation)?).map_err(|e| io(e.to_string()))?,
-            ),
+        Ok(Some(body))
+    }
+
+    /// A page of the objects under the prefix, from the JSON API's paged listing
+    /// (`GET /storage/v1/b/B/o?prefix=…&maxResults=…&pageToken=…`): like object metadata, the
+    /// client library lists only over gRPC (the control plane), which emulators do not serve.
+    async fn list_page(
+        &self,
+        page: Option<&str>,
+        page_size: usize,
+    ) -> Result<ObjectPage, ObjectError> {
+        let prefix = if self.location.prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", self.location.prefix)
+        };
+        let what = format!("listing {}", self.location);
+        // Cloud Storage answers at most 1,000 objects a page.
+        let size = page_size.clamp(1, 1000).to_string();
+        let mut params: Vec<(&str, &str)> = vec![
+            ("maxResults", size.as_str()),
+            ("fields", "items(name,size),nextPageToken"),
+        ];
+        if !prefix.is_empty() {
+            params.push(("prefix", prefix.as_str()));
+        }
+        if let Some(token) = page {
+            params.push(("pageToken", token));
+        }
+        let url = reqwest::Url::parse_with_params(
+            &format!("{}/storage/v1/b/{}/o", self.api_base, self.location.bucket),
+            &params,
+        )
+        .map_err(|e| ObjectError::Io {
+            key: what.clone(),
+            source: std::io::Error::other(e),
+        })?;
+        let io = |e: String| ObjectError::Io {
+            key: what.clone(),
+            source: std::io::Error::other(e),
+        };
+        let Some(body) = self.json_api_get(&what, url.as_str()).await? else {
+            return Err(io(format!("bucket {} not found", self.location.bucket)));
+        };
+        let listing: ObjectList =
+            serde_json::from_slice(&body).map_err(|e| io(format!("object listing: {e}")))?;
+        let mut objects = Vec::with_capacity(listing.items.len());
+        for item in listing.items {
+            let Some(name) = item.name.strip_prefix(&prefix) else {
+                continue;
+            };
+            objects.push(ListedObject {
+                key: key_of_object(&self.location.prefix, &item.name),
+                name: name.to_string(),
+                len: item
+                    .size
+                    .parse()
+                    .map_err(|e| io(format!("size {:?}: {e}", item.size)))?,
+            });
+        }
+        Ok(ObjectPage {
+            objects,
+            next: listing.next_page_token.filter(|t| !t.is_empty()),
         })
     }
+}
+
+/// The fields of a JSON API object listing that [`GcsObjects::list_page`] reads.
+#[derive(serde::Deserialize)]
+struct ObjectList {
+    #[serde(default)]
+    items: Vec<ListedItem>,
+    #[serde(default, rename = "nextPageToken")]
+    next_page_token: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct ListedItem {
+    name: String,
+    size: String,
 }
 
 /// CRC32C of a file's bytes, read in 1 MiB pieces.
@@ -476,6 +569,14 @@ impl ObjectStore for GcsObjects {
 
     fn describe(&self) -> String {
         self.location.to_string()
+    }
+
+    fn list<'a>(
+        &'a self,
+        page: Option<&'a str>,
+        page_size: usize,
+    ) -> BoxFuture<'a, Result<ObjectPage, ObjectError>> {
+        Box::pin(self.list_page(page, page_size))
     }
 
     fn key_of(&self, bucket: &str, name: &str) -> Option<String> {

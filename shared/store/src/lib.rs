@@ -29,8 +29,8 @@ pub use model::results::{
     self as results, ExamResults, ItemStatistics, QuestionResult, SheetScore, StudentResult,
 };
 pub use objects::{
-    LocalObjects, ObjectError, ObjectMeta, ObjectReader, ObjectStore, SignedMethod, content_hash,
-    scan_object_key,
+    ListedObject, LocalObjects, ObjectError, ObjectMeta, ObjectPage, ObjectReader, ObjectStore,
+    SignedMethod, content_hash, scan_object_key,
 };
 pub use types::*;
 

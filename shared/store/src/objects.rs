@@ -70,6 +70,28 @@ pub enum SignedMethod {
     Put,
 }
 
+/// An object found by [`ObjectStore::list`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedObject {
+    /// Its name below where the objects are (the folder, or the bucket's prefix), `/` between
+    /// folders: what a person calls it, and what does not change with the backend.
+    pub name: String,
+    /// Its key, to read it with; `None` when the name is not a valid key ([`check_key`]: e.g. it
+    /// has a space), so that it cannot be read through this interface.
+    pub key: Option<String>,
+    /// Its size in bytes.
+    pub len: u64,
+}
+
+/// One page of a listing ([`ObjectStore::list`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObjectPage {
+    /// The objects of the page, in the listing's order.
+    pub objects: Vec<ListedObject>,
+    /// The token of the next page; `None` on the last one.
+    pub next: Option<String>,
+}
+
 /// Where scans and bundles live, by key.
 pub trait ObjectStore: Send + Sync {
     /// Stores `bytes` under `key`, replacing any object there. When it returns, the object is
@@ -125,6 +147,15 @@ pub trait ObjectStore: Send + Sync {
             ))
         })
     }
+    /// One page of the objects stored here, at most `page_size` of them (at least 1), in an
+    /// order that does not change between calls: `page` is `None` for the first page, else the
+    /// [`ObjectPage::next`] token of the one before. Only a page is held at a time, so that
+    /// millions of objects are listed in bounded memory. Objects being written are not listed.
+    fn list<'a>(
+        &'a self,
+        page: Option<&'a str>,
+        page_size: usize,
+    ) -> BoxFuture<'a, Result<ObjectPage, ObjectError>>;
     /// Where the objects are, for logs (`folder /srv/objects`, `gs://bucket/prefix`).
     fn describe(&self) -> String;
     /// The key of object `name` in bucket `bucket` as a storage event names it, when that
@@ -291,6 +322,38 @@ impl ObjectStore for LocalObjects {
         format!("folder {}", self.root.display())
     }
 
+    fn list<'a>(
+        &'a self,
+        page: Option<&'a str>,
+        page_size: usize,
+    ) -> BoxFuture<'a, Result<ObjectPage, ObjectError>> {
+        let root = self.root.clone();
+        let after = page.map(str::to_string);
+        Box::pin(async move {
+            let limit = page_size.max(1);
+            let listed = tokio::task::spawn_blocking(move || {
+                let segments: Option<Vec<&str>> = after.as_deref().map(|a| a.split('/').collect());
+                let mut out = Vec::with_capacity(limit);
+                list_folder(&root, "", segments.as_deref(), &mut out, limit).map(|()| out)
+            })
+            .await
+            .map_err(|e| ObjectError::Io {
+                key: String::new(),
+                source: std::io::Error::other(e),
+            })?
+            .map_err(io(""))?;
+            // The token is the last name: the next page starts after it. A full page may be the
+            // last; the next call then answers an empty one.
+            let next = (listed.len() >= limit)
+                .then(|| listed.last().map(|o| o.name.clone()))
+                .flatten();
+            Ok(ObjectPage {
+                objects: listed,
+                next,
+            })
+        })
+    }
+
     fn put<'a>(&'a self, key: &'a str, bytes: &'a [u8]) -> BoxFuture<'a, Result<(), ObjectError>> {
         // The blocking writer needs its own copy; uploads through here are request-sized (large
         // files go through `put_file`).
@@ -366,6 +429,70 @@ impl ObjectStore for LocalObjects {
             Ok(reader)
         })
     }
+}
+
+/// Prefix of the files [`LocalObjects`] writes aside before renaming them into place.
+const TMP_PREFIX: &str = ".tmp-";
+
+/// Lists the files under `dir` (whose name below the root is `rel`) in the folder-by-folder
+/// order of their names, after `after` (the segments of the last name of the page before),
+/// until `out` holds `limit` names.
+fn list_folder(
+    dir: &Path,
+    rel: &str,
+    after: Option<&[&str]>,
+    out: &mut Vec<ListedObject>,
+    limit: usize,
+) -> std::io::Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && rel.is_empty() => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let mut names: Vec<(String, std::fs::FileType)> = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(TMP_PREFIX) {
+            continue;
+        }
+        names.push((name, entry.file_type()?));
+    }
+    names.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    for (name, kind) in names {
+        if out.len() >= limit {
+            return Ok(());
+        }
+        // Past the page before's last name: everything at or below `name` is new.
+        let (skip, deeper) = match after {
+            Some([first, rest @ ..]) => match name.as_str().cmp(first) {
+                std::cmp::Ordering::Less => (true, None),
+                std::cmp::Ordering::Equal => (!kind.is_dir() || rest.is_empty(), Some(rest)),
+                std::cmp::Ordering::Greater => (false, None),
+            },
+            _ => (false, None),
+        };
+        if skip {
+            continue;
+        }
+        let full = if rel.is_empty() {
+            name.clone()
+        } else {
+            format!("{rel}/{name}")
+        };
+        let path = dir.join(&name);
+        if kind.is_dir() {
+            list_folder(&path, &full, deeper, out, limit)?;
+        } else if kind.is_file() {
+            let len = std::fs::metadata(&path)?.len();
+            out.push(ListedObject {
+                key: check_key(&full).ok().map(|()| full.clone()),
+                name: full,
+                len,
+            });
+        }
+    }
+    Ok(())
 }
 
 fn not_found_or_io(key: &str, e: std::io::Error) -> ObjectError {

@@ -15,6 +15,7 @@ pub async fn run_all(objects: &dyn ObjectStore, tenant: &str) {
     missing(objects, tenant).await;
     bad_keys(objects).await;
     files_stream_in(objects, tenant).await;
+    listing(objects, tenant).await;
 }
 
 /// Put, overwrite, get, exists, len, stat.
@@ -158,4 +159,64 @@ fn tempfile_dir() -> std::path::PathBuf {
     ));
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
+}
+
+/// Listing in pages: more objects than one page, each listed once, in the same order on every
+/// call, named as they were put, with their sizes, and readable by the keys listed.
+pub async fn listing(objects: &dyn ObjectStore, tenant: &str) {
+    // Names that sort differently segment by segment and as whole strings ('-' and '.' come
+    // before '/'), in two folders and at two depths.
+    let mut put = Vec::new();
+    for i in 0..23 {
+        let key = match i % 3 {
+            0 => format!("{tenant}/inbox/tray-{}/s{i:02}.jpg", i % 2),
+            1 => format!("{tenant}/inbox/tray-{}.d/s{i:02}.jpg", i % 2),
+            _ => format!("{tenant}/inbox/s{i:02}.jpg"),
+        };
+        objects
+            .put(&key, format!("scan {i}").as_bytes())
+            .await
+            .expect("put");
+        put.push(key);
+    }
+    let mut pages = 0;
+    let mut seen: Vec<(String, String, u64)> = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = objects.list(token.as_deref(), 5).await.expect("list");
+        assert!(page.objects.len() <= 5, "a page of {}", page.objects.len());
+        pages += 1;
+        for o in page.objects {
+            let key = o.key.clone().expect("a key put is a key listed");
+            seen.push((o.name, key, o.len));
+        }
+        match page.next {
+            Some(next) => token = Some(next),
+            None => break,
+        }
+        assert!(pages < 1000, "the listing does not end");
+    }
+    let ours: Vec<&(String, String, u64)> = seen
+        .iter()
+        .filter(|(_, key, _)| put.contains(key))
+        .collect();
+    assert_eq!(ours.len(), put.len(), "each object listed once: {seen:?}");
+    assert!(pages > 1, "more objects than one page");
+    let mut names: Vec<&str> = seen.iter().map(|(n, _, _)| n.as_str()).collect();
+    let listed = names.len();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), listed, "no object twice: {seen:?}");
+    for (_, key, len) in &ours {
+        let bytes = objects.get(key).await.expect("get by the listed key");
+        assert_eq!(bytes.len() as u64, *len);
+        assert!(bytes.starts_with(b"scan "));
+    }
+    // The same order again, and from a token on, the rest of it.
+    let first = objects.list(None, 1000).await.expect("list");
+    let all: Vec<&str> = first.objects.iter().map(|o| o.name.as_str()).collect();
+    let order: Vec<&str> = seen.iter().map(|(n, _, _)| n.as_str()).collect();
+    if first.next.is_none() {
+        assert_eq!(all, order, "one order");
+    }
 }
