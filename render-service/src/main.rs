@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, anyhow, bail};
 use clap::{Parser, Subcommand};
 use model::{Exam, read_roster};
+use render_service::booklets::{FiguresBeside, typeset_booklets};
 
 mod db;
 
@@ -155,11 +156,17 @@ fn render(
         }
         None => None,
     };
+    let booklets = typeset_booklets(&exam, &FiguresBeside::exam_file(exam_path))
+        .context("the question booklet")?;
+    let options = render::BundleOptions {
+        booklets: booklets.as_ref(),
+        ..*options
+    };
     let mut bundle = render::render_bundle_files(
         &exam,
         roster.as_deref(),
         copies.unwrap_or(1),
-        options,
+        &options,
         &mut rand::rng(),
     )?;
     // Register only what is written: the PDFs go to temporary names first, which proves the

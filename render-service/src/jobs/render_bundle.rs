@@ -24,6 +24,8 @@ use std::time::Duration;
 use model::{Bundle, Exam, Student};
 use rand::SeedableRng;
 use render::{BundleOptions, RenderError, StudentOrder, render_bundle_with};
+
+use crate::booklets::typeset_booklets;
 use serde::{Deserialize, Serialize};
 use service::telemetry::names;
 use service::{JobError, JobKind, JobRun};
@@ -173,6 +175,31 @@ impl JobKind for RenderBundle {
 }
 
 impl RenderBundle {
+    /// The exam's booklets, typeset on a blocking thread (typst is CPU work); `None` for an
+    /// answer-sheet-only exam.
+    async fn typeset(
+        &self,
+        bundle: &BundleRecord,
+        exam: &Exam,
+    ) -> Result<Option<render::TypesetBooklets>, JobError> {
+        let exam = exam.clone();
+        // Over HTTP an exam's figures travel inline: no path reaches the server's files.
+        tokio::task::spawn_blocking(move || typeset_booklets(&exam, &typeset::NoFigures))
+            .await
+            .map_err(|e| {
+                JobError::Fail(format!(
+                    "the typesetter stopped on bundle {:?}: {e}",
+                    bundle.id
+                ))
+            })?
+            .map_err(|e| {
+                JobError::Fail(format!(
+                    "cannot typeset the booklets of bundle {:?}: {e}",
+                    bundle.id
+                ))
+            })
+    }
+
     /// Renders into `path` on a blocking thread, writing progress to the bundle's row as it
     /// goes; returns the manifest.
     async fn render(
@@ -192,6 +219,7 @@ impl RenderBundle {
             inner: file,
             cancel: run.cancel.clone(),
         };
+        let booklets = self.typeset(bundle, &exam).await?;
         let reported = Arc::clone(&done);
         let mut work = tokio::task::spawn_blocking(move || {
             let mut rng = rand::rngs::StdRng::from_seed(seed);
@@ -201,6 +229,7 @@ impl RenderBundle {
                     .increment(u64::from(pages.saturating_sub(before)));
             };
             let options = BundleOptions {
+                booklets: booklets.as_ref(),
                 order: request.order.map(|o| match o {
                     OrderParam::ClassName => StudentOrder::ClassThenName,
                     OrderParam::Roster => StudentOrder::Roster,
