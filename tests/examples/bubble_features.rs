@@ -44,24 +44,6 @@ fn main() -> anyhow::Result<()> {
             return out;
         };
         let tags = scan.truth.degradation.tags().join("+");
-        // One line per sheet on stderr: what sent it to review, to count the causes.
-        eprintln!(
-            "SHEET,{},{},{},{:?},{:.4},{:.4},{:.4},{},{:?}",
-            scan.truth.index,
-            scan.truth.student_style.name(),
-            tags,
-            reading.mark_level,
-            reading.empty_level,
-            reading.empty_threshold,
-            reading.marked_threshold,
-            pages[0].report.review.len(),
-            pages[0]
-                .report
-                .review
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>(),
-        );
         let sheet_index = scan.truth.index;
         for (q, truth) in reading.questions.iter().zip(&scan.truth.questions) {
             let labels = page
@@ -75,34 +57,15 @@ fn main() -> anyhow::Result<()> {
                 let (style, added) = mark.map_or(("empty", 0.0), |m| {
                     (m.spec.style.name(), m.stats.added_darkness)
                 });
-                // Empty bubbles near the thresholds too: they are where a rule can go wrong.
-                if mark.is_none()
-                    && !(q.question as usize + i).is_multiple_of(50)
-                    && q.fills[i] - reading.empty_level < 0.06
-                {
+                if mark.is_none() && !(q.question as usize + i).is_multiple_of(50) {
                     continue;
                 }
-                let answer = pages[0]
+                let state = pages[0]
                     .report
                     .answers
                     .iter()
-                    .find(|r| r.question == q.question);
-                let state = answer.map_or("?".to_string(), |r| format!("{:?}", r.state));
-                let verdict = match answer {
-                    None => "not-read",
-                    Some(a) if a.state == model::scoring::AnswerState::Uncertain => "uncertain",
-                    Some(a)
-                        if a.state == truth.state && {
-                            let (mut x, mut y) = (a.marked.clone(), truth.marked.clone());
-                            x.sort();
-                            y.sort();
-                            x == y
-                        } =>
-                    {
-                        "right"
-                    }
-                    Some(_) => "WRONG",
-                };
+                    .find(|r| r.question == q.question)
+                    .map_or("?".to_string(), |r| format!("{:?}", r.state));
                 let fill = q.fills[i] - reading.empty_level;
                 if let (Ok(dir), Some(scan), Some(b)) = (
                     std::env::var("LOOK_DIR"),
@@ -133,7 +96,7 @@ fn main() -> anyhow::Result<()> {
                     ));
                 }
                 out.push(format!(
-                    "{},{},{},{},{},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4},{},{},{:.4},{:.4},{:.4},{}",
+                    "{},{},{},{},{},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4},{},{}",
                     scan.truth.index,
                     q.question,
                     label,
@@ -149,17 +112,13 @@ fn main() -> anyhow::Result<()> {
                     reading.empty_level,
                     state,
                     tags,
-                    reading.empty_threshold - reading.empty_level,
-                    reading.marked_threshold - reading.empty_level,
-                    reading.mark_level.unwrap_or(-1.0),
-                    verdict,
                 ));
             }
         }
         out
     })?;
     println!(
-        "sheet,question,label,style,student_style,added,fill,peak,texture,empty_texture,halo,empty_halo,empty_level,state,tags,empty_thr,marked_thr,mark_level,verdict"
+        "sheet,question,label,style,student_style,added,fill,peak,texture,empty_texture,halo,empty_halo,empty_level,state,tags"
     );
     for l in lines.into_iter().flatten() {
         println!("{l}");

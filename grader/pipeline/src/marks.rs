@@ -54,9 +54,6 @@ pub struct MarkReading {
     pub empty_halo: f32,
     /// Fill level of a marked bubble on this sheet, for reports (no threshold depends on it).
     pub filled_level: f32,
-    /// How much darkness this sheet's smooth marks add over the empty level (see
-    /// [`Levels::mark_level`]), when it has enough of them to tell.
-    pub mark_level: Option<f32>,
     /// At or above: marked.
     pub marked_threshold: f32,
     /// Below: empty. In between: uncertain.
@@ -166,24 +163,6 @@ const PEN_HAND: f32 = 0.6;
 /// goes to review. Erasure residue of a pencil draft has been measured at 0.203 on a pen
 /// sheet (harsh CI seed), past [`RESIDUE_MAX`].
 const PEN_SHEET_RESIDUE_MAX: f32 = 0.3;
-/// The residue range's top is only known to within the sheet's measurement noise: a smooth bubble
-/// is taken for a mark only this many robust standard deviations of the empty bubbles above it
-/// (a low-contrast, noisy photocopy spreads every measure: residue has been measured at
-/// 0.206-0.216 over the empty level on such pages of the harsh set, past the 0.2 seen as its
-/// top on clean ones). A floor of 0.02 on clean sheets too cost the realistic CI seed four
-/// light-pencil questions, so a clean sheet keeps its tighter band.
-const RESIDUE_MARGIN_SIGMAS: f32 = 2.5;
-/// See [`RESIDUE_MARGIN_SIGMAS`].
-const RESIDUE_MARGIN_MIN: f32 = 0.0;
-/// See [`RESIDUE_MARGIN_SIGMAS`]: however noisy the sheet, past this margin a smooth bubble is
-/// read on its fill (the uncertain band must end somewhere short of a pencil fill).
-const RESIDUE_MARGIN_MAX: f32 = 0.05;
-/// A light hand's residue is as much lighter as its marks are (an eraser lifts a share of what
-/// was there): on a light-hand sheet, a smooth bubble is clearly residue only below this share
-/// of the sheet's mark level, not below [`CLEAR_RESIDUE`], which sits inside such a hand's
-/// marks (a light-pencil photocopy with marks at 0.19 had four of them at 0.137–0.147 read
-/// blank).
-const LIGHT_CLEAR_RATIO: f32 = 0.5;
 /// Marked questions needed before a sheet's mark level is trusted.
 const MIN_MARKS_FOR_LEVEL: usize = 8;
 /// Filled level assumed when a sheet has too few clear marks to measure its own.
@@ -252,7 +231,6 @@ pub fn read_marks(image: &GrayImage, h: &Homography, layout: &PageLayout) -> Mar
     }
     let mut levels = Levels {
         empty_level: empty,
-        empty_spread: sigma,
         empty_peak,
         empty_texture,
         empty_halo,
@@ -299,7 +277,6 @@ pub fn read_marks(image: &GrayImage, h: &Homography, layout: &PageLayout) -> Mar
         empty_texture,
         empty_halo,
         filled_level: filled,
-        mark_level: levels.mark_level,
         marked_threshold,
         empty_threshold,
         grid_fit,
@@ -313,9 +290,6 @@ pub fn read_marks(image: &GrayImage, h: &Homography, layout: &PageLayout) -> Mar
 pub struct Levels {
     /// Fill of an empty bubble.
     pub empty_level: f32,
-    /// Robust standard deviation of the empty bubbles' fills: how much this sheet's measures
-    /// wander (noise, low contrast, JPEG).
-    pub empty_spread: f32,
     /// Peak darkness of an empty bubble.
     pub empty_peak: f32,
     /// Texture of an empty bubble (the printed letter's edges and the scanner's noise).
@@ -440,16 +414,10 @@ fn judge_bubble(look: &Look, levels: &Levels) -> Bubble {
     // so what is grey is a pencil draft rubbed out (or a smudge), however dark the eraser left
     // it. On a pencil sheet a lighter pencil mark is this hand's, and only residue's own range
     // is in doubt.
-    let margin =
-        (RESIDUE_MARGIN_SIGMAS * levels.empty_spread).clamp(RESIDUE_MARGIN_MIN, RESIDUE_MARGIN_MAX);
-    let residue_max = margin
-        + match levels.mark_level {
-            Some(m) if m >= PEN_HAND => PEN_SHEET_RESIDUE_MAX,
-            _ => RESIDUE_MAX,
-        };
-    let light_hand = levels.mark_level.filter(|&m| m < LIGHT_HAND);
-    let clear_residue =
-        light_hand.map_or(CLEAR_RESIDUE, |m| CLEAR_RESIDUE.min(LIGHT_CLEAR_RATIO * m));
+    let residue_max = match levels.mark_level {
+        Some(m) if m >= PEN_HAND => PEN_SHEET_RESIDUE_MAX,
+        _ => RESIDUE_MAX,
+    };
     if strokes || above >= residue_max {
         // A smooth smear that spreads past the printed outline is what an eraser drags about
         // (no fill of ink or graphite reaches that far evenly); as dark as light pencil, a
@@ -462,15 +430,15 @@ fn judge_bubble(look: &Look, levels: &Levels) -> Bubble {
             Bubble::Doubt
         };
     }
-    if above < clear_residue {
+    if above < CLEAR_RESIDUE {
         // Only a bubble darkened evenly is residue: a faint pencil cross or tick (strokes too
         // light to pass for ink) stays in the old uncertain band.
         let even = look.peak - levels.empty_peak - above < STROKE_CONTRAST / 2.0
             && texture_above(look, levels) < STROKE_TEXTURE / 2.0;
         return if even { Bubble::Empty } else { Bubble::Doubt };
     }
-    match light_hand {
-        Some(_) if fill >= levels.marked_threshold => Bubble::Mark,
+    match levels.mark_level {
+        Some(m) if m < LIGHT_HAND && fill >= levels.marked_threshold => Bubble::Mark,
         _ => Bubble::Doubt,
     }
 }
@@ -796,7 +764,6 @@ mod tests {
     fn levels(empty: f32, marked: f32, empty_threshold: f32) -> Levels {
         Levels {
             empty_level: empty,
-            empty_spread: 0.0,
             empty_peak: empty,
             empty_texture: 0.0,
             empty_halo: 0.0,
@@ -905,10 +872,8 @@ mod tests {
         let f = [0.05, 0.05, 0.26, 0.05, 0.05];
         let q = classify(1, &f, &f.map(smooth), &labels, &l);
         assert_eq!(q.state, AnswerState::Uncertain);
-        // On a pencil sheet a smooth disc clear of residue's range (and its margin) is a
-        // lighter pencil mark.
+        // On a pencil sheet it is a lighter pencil mark.
         l.mark_level = Some(0.45);
-        let f = [0.05, 0.05, 0.28, 0.05, 0.05];
         let q = classify(1, &f, &f.map(smooth), &labels, &l);
         assert_eq!(q.state, AnswerState::Answered);
         // A light hand's smooth marks are marks.
@@ -916,59 +881,6 @@ mod tests {
         let f = [0.05, 0.05, 0.22, 0.05, 0.05];
         let q = classify(1, &f, &f.map(smooth), &labels, &l);
         assert_eq!(q.state, AnswerState::Answered);
-    }
-
-    #[test]
-    fn residue_at_the_edge_of_its_range_is_doubted_on_a_noisy_sheet() {
-        let labels = ["A", "B", "C", "D", "E"];
-        // A pencil sheet (marks 0.42 over the empty level), a low-contrast noisy photocopy.
-        let mut l = levels(0.07, 0.205, 0.17);
-        l.mark_level = Some(0.42);
-        l.empty_spread = 0.012;
-        // Residue measured 0.206 over the empty level, alone and beside a pencil answer: as
-        // likely residue as a mark, so a person decides (it was read answered, and multiple).
-        let f = [0.07, 0.07, 0.07, 0.07, 0.276];
-        assert_eq!(
-            classify(31, &f, &f, &labels, &l).state,
-            AnswerState::Uncertain
-        );
-        let f = [0.07, 0.276, 0.464, 0.07, 0.07];
-        assert_eq!(
-            classify(34, &f, &f, &labels, &l).state,
-            AnswerState::Uncertain
-        );
-        // A noisier sheet widens the doubt: 0.24 over the empty level is still in it.
-        l.empty_spread = 0.02;
-        let f = [0.07, 0.07, 0.31, 0.07, 0.07];
-        assert_eq!(
-            classify(1, &f, &f, &labels, &l).state,
-            AnswerState::Uncertain
-        );
-    }
-
-    #[test]
-    fn a_light_hands_marks_are_not_taken_for_residue() {
-        let labels = ["A", "B", "C", "D", "E"];
-        // A light-pencil photocopy: this hand's marks add 0.19 over the empty level, some as
-        // little as 0.14, under the residue cutoff of an ordinary hand.
-        let mut l = levels(0.05, 0.185, 0.15);
-        l.mark_level = Some(0.19);
-        let f = [0.05, 0.05, 0.197, 0.05, 0.05];
-        let q = classify(22, &f, &f, &labels, &l);
-        assert_eq!(
-            (q.state, q.marked_labels.clone()),
-            (AnswerState::Answered, vec!["C".into()])
-        );
-        // Fainter than this sheet's marks threshold but above half its mark level: a person
-        // decides; never blank.
-        let f = [0.05, 0.05, 0.175, 0.05, 0.05];
-        assert_eq!(
-            classify(35, &f, &f, &labels, &l).state,
-            AnswerState::Uncertain
-        );
-        // Such a hand's residue (about half as dark) is still blank.
-        let f = [0.05, 0.05, 0.12, 0.05, 0.05];
-        assert_eq!(classify(1, &f, &f, &labels, &l).state, AnswerState::Blank);
     }
 
     /// Bubbles of these fills, each with the given texture and halo (empty 0.03 and 0).
