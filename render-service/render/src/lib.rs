@@ -213,6 +213,9 @@ pub fn bundle_page_count_with(
     let sheets = SheetPlan::new(exam, roster, copies)?;
     let layouts = layout_sheet(&SheetShape::of(exam, roster.is_none()));
     let printed = options.printed_booklets(exam);
+    // Every student gets at least the answer sheet: refuse an absurd count before the loop
+    // below walks (and the ordering allocates for) every sheet.
+    checked_pages(sheets.len() as u128 * layouts.len() as u128)?;
     let mut pages: u128 = 0;
     for entry in sheets.ordered(options.order_for(printed.is_some())) {
         let booklet = match printed {
