@@ -184,8 +184,12 @@ fn render(
         .iter()
         .map(|(name, _)| out.join(name).display().to_string())
         .collect();
+    // The PDF's pages include the blank ones that keep duplex printing aligned, which the
+    // manifest (pages with a code) does not list.
+    let pdf_pages =
+        render::bundle_page_count_with(&exam, roster.as_deref(), copies.unwrap_or(1), &options)?;
     eprintln!(
-        "wrote {} ({} pages, {} bytes) and {}",
+        "wrote {} ({pdf_pages} PDF pages, {} with a code; {} bytes) and {}",
         names.join(", "),
         bundle.manifest.pages.len(),
         bundle.pdf_bytes(),
