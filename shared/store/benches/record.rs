@@ -165,7 +165,7 @@ fn main() {
         .build()
         .unwrap_or_else(|e| panic!("runtime: {e}"));
     rt.block_on(async {
-        let schema = common::PgSchema::create().await;
+        let mut schema = common::PgSchema::create().await;
         let store = schema.store.clone();
         let tenant = TenantId::new("bench").unwrap_or_else(|e| panic!("{e}"));
         let exam = exam();
@@ -222,6 +222,14 @@ fn main() {
             "batched (receive_scans + record_chunk), 1 writer: {per_writer} sheets in {s:.2} s = {:.0} sheets/s",
             per_writer as f64 / s
         );
+
+        // The tables are minutes old: Postgres has no statistics of them yet, and plans the
+        // chunk's look-ups (`tenant_id = $1 AND id IN (…)`) as if the tenant had a few dozen
+        // rows — scanning all of them for every look-up, slower and slower as they grow. In
+        // production autovacuum analyses a table once a tenth of it changed (and the cached
+        // plans are made again); here that is done by hand, as a batch running for more than a
+        // minute would see it.
+        schema.execute("ANALYZE").await;
 
         // Batched, `writers` at once, each with a store (a pool) of its own, as separate tasks.
         let start = start + per_writer;

@@ -46,6 +46,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         "booklet pages",
         include_str!("../migrations/postgres/0008_booklet_pages.sql"),
     ),
+    (
+        9,
+        "recording at scale",
+        include_str!("../migrations/postgres/0009_recording_at_scale.sql"),
+    ),
 ];
 
 /// (version, description, SQL) of every SQLite migration, in order. Same versions as Postgres.
@@ -84,6 +89,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         8,
         "booklet pages",
         include_str!("../migrations/sqlite/0008_booklet_pages.sql"),
+    ),
+    (
+        9,
+        "recording at scale",
+        include_str!("../migrations/sqlite/0009_recording_at_scale.sql"),
     ),
 ];
 

@@ -555,6 +555,20 @@ macro_rules! sheet_select {
     };
 }
 
+/// [`sheet_select!`] without the layout and the answer boxes (`NULL`): what recording a page
+/// needs of its sheet. A layout is kilobytes of JSON a row; a chunk of 100 pages read them all
+/// only to drop them.
+macro_rules! sheet_identity_select {
+    ($where:literal) => {
+        concat!(
+            "SELECT s.code, s.exam_id, s.version, s.student_id, s.sheet_group, s.sheet_page, s.sheet_pages, \
+             s.pdf_page, CAST(NULL AS TEXT) AS layout_json, s.layout_id, s.layout_version, \
+             s.kind, s.booklet_page, CAST(NULL AS TEXT) AS answer_boxes_json FROM sheets s WHERE ",
+            $where
+        )
+    };
+}
+
 macro_rules! review_select {
     ($where:literal) => {
         concat!(
@@ -2053,4 +2067,4 @@ impl_tx!(
 
 // After the SQL macros above, which it uses.
 mod chunk;
-pub(crate) use chunk::ChunkTx;
+pub(crate) use chunk::{ChunkTx, CurrentPageRow};

@@ -15,7 +15,7 @@ use super::{
     Access, Backend, R, Store, answers_by_group, check_answers, failure_reason, forget_grading,
     not_found, now_ms, parse_exam, scan_record, score_groups,
 };
-use crate::repo::{ChunkTx, NewReview, PageRow, ScoreRow, SheetRow, Tx};
+use crate::repo::{ChunkTx, CurrentPageRow, GroupRow, NewReview, PageRow, ScoreRow, SheetRow, Tx};
 use crate::types::*;
 use model::exam::Exam;
 
@@ -392,8 +392,14 @@ async fn record_chunk<T: Tx + ChunkTx>(
     }
     tx.set_scans_graded(t, &graded, now).await?;
 
-    // Every answer sheet touched, scored from what now counts, in two queries.
-    let scores = rescore_groups(&mut tx, t, &exams, &touched, now).await?;
+    // Every answer sheet touched, scored from what now counts: the marks just written are at
+    // hand; only a sheet with a page that counts from elsewhere (another page of it, recorded
+    // before) has marks read back.
+    let mut written: HashMap<i64, &[ReadAnswer]> = HashMap::with_capacity(planned.len());
+    for p in planned.iter().filter(|p| p.error.is_none()) {
+        written.insert(page_id(p)?, &p.page.answers);
+    }
+    let scores = rescore_groups(&mut tx, t, &exams, &touched, &written, now).await?;
 
     let mut outcomes: Vec<GradingOutcome> = scans
         .iter()
@@ -434,13 +440,16 @@ async fn record_chunk<T: Tx + ChunkTx>(
     Ok(outcomes)
 }
 
-/// Re-scores the answer sheets `touched` ((exam, sheet group)), reading their marks in one
-/// query, and stores the scores (one multi-row upsert per exam).
+/// Re-scores the answer sheets `touched` ((exam, sheet group)) and stores the scores (one
+/// multi-row upsert per exam). Which pages count is read in one query; their marks come from
+/// `written` (page id → the marks this transaction wrote) where it has them, else from one more
+/// query.
 async fn rescore_groups<T: Tx + ChunkTx>(
     tx: &mut T,
     tenant: &str,
     exams: &HashMap<String, (Exam, i64)>,
     touched: &BTreeSet<(String, String)>,
+    written: &HashMap<i64, &[ReadAnswer]>,
     now: i64,
 ) -> R<HashMap<String, Score>> {
     let mut scores = HashMap::new();
@@ -452,10 +461,27 @@ async fn rescore_groups<T: Tx + ChunkTx>(
         .iter()
         .map(|(e, g)| (g.as_str(), e.as_str()))
         .collect();
-    let groups = tx.groups_in(tenant, &all).await?;
-    let mut answers = answers_by_group(tx.marks_in(tenant, &all).await?)?;
+    let current = CurrentPages::of(tx.current_pages_in(tenant, &all).await?);
+    let mut answers: HashMap<String, Vec<ReadAnswer>> = HashMap::new();
+    let mut unread: Vec<String> = Vec::new();
+    for (group, pages) in &current.pages {
+        let at_hand: Option<Vec<&[ReadAnswer]>> =
+            pages.iter().map(|id| written.get(id).copied()).collect();
+        match at_hand {
+            Some(marks) => {
+                let mut read: Vec<ReadAnswer> = marks.into_iter().flatten().cloned().collect();
+                // As the stored marks are read: by question.
+                read.sort_by_key(|a| a.question);
+                answers.insert(group.clone(), read);
+            }
+            None => unread.push(group.clone()),
+        }
+    }
+    if !unread.is_empty() {
+        answers.extend(answers_by_group(tx.marks_in(tenant, &unread).await?)?);
+    }
     let mut by_exam: BTreeMap<&str, Vec<_>> = BTreeMap::new();
-    for g in groups {
+    for g in current.groups {
         if let Some(e) = exam_of.get(g.sheet_group.as_str()) {
             by_exam.entry(e).or_default().push(g);
         }
@@ -472,4 +498,49 @@ async fn rescore_groups<T: Tx + ChunkTx>(
         }
     }
     Ok(scores)
+}
+
+/// The pages that count of some answer sheets, as the sheets to score and the pages of each.
+struct CurrentPages {
+    /// One per (sheet group, version), in group order, as [`crate::repo::Tx::groups`] gives.
+    groups: Vec<GroupRow>,
+    /// The ids of each group's pages that count.
+    pages: BTreeMap<String, Vec<i64>>,
+}
+
+impl CurrentPages {
+    /// Aggregates `rows` (ordered by group) as the groups query does: a sheet printed for a
+    /// student keeps that student; an anonymous one takes the number read on its pages.
+    fn of(rows: Vec<CurrentPageRow>) -> Self {
+        let mut groups: Vec<GroupRow> = Vec::new();
+        let mut numbers: Vec<Option<String>> = Vec::new();
+        let mut pages: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+        for row in rows {
+            pages
+                .entry(row.sheet_group.clone())
+                .or_default()
+                .push(row.page_id);
+            let same = groups
+                .last()
+                .is_some_and(|g| g.sheet_group == row.sheet_group && g.version == row.version);
+            if !same {
+                groups.push(GroupRow {
+                    sheet_group: row.sheet_group,
+                    version: row.version,
+                    student_id: None,
+                });
+                numbers.push(None);
+            }
+            if let (Some(g), Some(n)) = (groups.last_mut(), numbers.last_mut()) {
+                g.student_id = g.student_id.take().max(row.student_id);
+                *n = n.take().max(row.student_number);
+            }
+        }
+        for (g, n) in groups.iter_mut().zip(numbers) {
+            if g.student_id.is_none() {
+                g.student_id = n;
+            }
+        }
+        Self { groups, pages }
+    }
 }

@@ -8,7 +8,7 @@ use std::future::Future;
 
 use model::scoring::ReadAnswer;
 
-use super::{GroupRow, MarkRow, NewReview, PageRow, R, ScanRow, SheetRow, scan_row, sheet_row};
+use super::{MarkRow, NewReview, PageRow, R, ScanRow, SheetRow, scan_row, sheet_row};
 use crate::types::{NewScan, StoreError, marked_str, state_str};
 
 /// Ids and keys are sent this many to a statement (one bind each).
@@ -22,6 +22,18 @@ pub(crate) struct InsertedPage {
     pub id: i64,
     pub scan_id: i64,
     pub page: i32,
+}
+
+/// A page that counts, of an answer sheet a chunk touched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CurrentPageRow {
+    pub sheet_group: String,
+    pub version: String,
+    /// The student the sheet was printed for.
+    pub student_id: Option<String>,
+    /// The number read on the page's grid (anonymous sheets).
+    pub student_number: Option<String>,
+    pub page_id: i64,
 }
 
 /// A review item as inserted.
@@ -60,9 +72,9 @@ pub(crate) trait ChunkTx: Send {
         tenant: &str,
         ids: &[i64],
     ) -> impl Future<Output = R<Vec<i64>>> + Send;
-    /// The sheets of `codes` that exist, locked in code order (Postgres): two chunks recording
-    /// pages of one sheet take turns, so that the later one sees the earlier one's page when it
-    /// decides which page counts.
+    /// The sheets of `codes` that exist, without their layouts, locked in code order
+    /// (Postgres): two chunks recording pages of one sheet take turns, so that the later one
+    /// sees the earlier one's page when it decides which page counts.
     fn lock_sheets(
         &mut self,
         tenant: &str,
@@ -98,12 +110,14 @@ pub(crate) trait ChunkTx: Send {
         ids: &[i64],
         now: i64,
     ) -> impl Future<Output = R<()>> + Send;
-    /// [`super::Tx::groups`] for several answer sheets at once.
-    fn groups_in(
+    /// The pages that count of several answer sheets: what [`super::Tx::groups`] aggregates,
+    /// one row a page, with the page's id, so that the caller can tell which pages it holds
+    /// the marks of already.
+    fn current_pages_in(
         &mut self,
         tenant: &str,
         groups: &[String],
-    ) -> impl Future<Output = R<Vec<GroupRow>>> + Send;
+    ) -> impl Future<Output = R<Vec<CurrentPageRow>>> + Send;
     /// [`super::Tx::marks`] for several answer sheets at once.
     fn marks_in(
         &mut self,
@@ -212,7 +226,7 @@ macro_rules! impl_chunk_tx {
                 let mut out = Vec::with_capacity(codes.len());
                 for chunk in codes.chunks(LIST_ROWS) {
                     let mut b =
-                        sqlx::QueryBuilder::<$db>::new(sheet_select!("s.tenant_id = "));
+                        sqlx::QueryBuilder::<$db>::new(sheet_identity_select!("s.tenant_id = "));
                     b.push_bind(tenant.to_string());
                     b.push(" AND s.code IN (");
                     let mut list = b.separated(", ");
@@ -346,11 +360,11 @@ macro_rules! impl_chunk_tx {
                 Ok(())
             }
 
-            async fn groups_in(&mut self, tenant: &str, groups: &[String]) -> R<Vec<GroupRow>> {
+            async fn current_pages_in(&mut self, tenant: &str, groups: &[String]) -> R<Vec<CurrentPageRow>> {
                 let mut out = Vec::with_capacity(groups.len());
                 for chunk in groups.chunks(LIST_ROWS) {
                     let mut b = sqlx::QueryBuilder::<$db>::new(concat!(
-                        groups_head!(),
+                        "SELECT s.sheet_group, s.version, s.student_id, p.student_number, p.id AS page_id ",
                         current_pages!(groups_in, "")
                     ));
                     b.push_bind(tenant.to_string());
@@ -359,12 +373,14 @@ macro_rules! impl_chunk_tx {
                     for g in chunk {
                         list.push_bind(g.clone());
                     }
-                    b.push(") GROUP BY s.sheet_group, s.version ORDER BY s.sheet_group");
+                    b.push(") ORDER BY s.sheet_group, s.version, p.id");
                     for row in b.build().fetch_all(&mut **self).await? {
-                        out.push(GroupRow {
+                        out.push(CurrentPageRow {
                             sheet_group: sqlx::Row::try_get(&row, "sheet_group")?,
                             version: sqlx::Row::try_get(&row, "version")?,
                             student_id: sqlx::Row::try_get(&row, "student_id")?,
+                            student_number: sqlx::Row::try_get(&row, "student_number")?,
+                            page_id: sqlx::Row::try_get(&row, "page_id")?,
                         });
                     }
                 }
