@@ -132,12 +132,17 @@ fn two_tasks_grade_each_scan_once_also_when_one_is_killed_and_retried() {
             .expect("register")
             .exam_id;
         store.close().await;
-        // Names of two segments keep their order in the bucket: lote/tray-N/sNNN.jpg.
+        // Names of two segments keep their order in the bucket: lote/tray-N/sNNN.jpg; one in
+        // ten named as scanning stations name files (spaces, accents, a `#`, a `%`, a `+`),
+        // which must reach the grader and the record unmangled.
         let lote = common::bucket(&emulator, BUCKET, "lote", None).await;
         for (i, scan) in scans.iter().enumerate() {
-            lote.put(&format!("tray-{}/s{i:03}.jpg", i % 4), &scan.bytes)
-                .await
-                .expect("upload");
+            let name = if i % 10 == 0 {
+                format!("tray-{}/Turma 3ºA – João #{i:03} 100% + ç.jpg", i % 4)
+            } else {
+                format!("tray-{}/s{i:03}.jpg", i % 4)
+            };
+            lote.put(&name, &scan.bytes).await.expect("upload");
         }
         // A file that is not a scan is reported, recorded for review, and the batch goes on.
         lote.put("tray-0/notes.jpg", b"not a JPEG at all")
@@ -231,6 +236,29 @@ fn two_tasks_grade_each_scan_once_also_when_one_is_killed_and_retried() {
         store.scores(tenant, &exam_id).await.expect("scores").len()
     });
     assert_eq!(scores, identified, "one score a sheet");
+
+    // The names as the station gave them: every accented name recorded, graded, as it is.
+    let names = db.inspect_as(TENANT, async |store: &Store, tenant: &TenantId| {
+        store
+            .scans(tenant)
+            .await
+            .expect("scans")
+            .into_iter()
+            .filter(|s| s.status == ScanStatus::Graded)
+            .map(|s| s.file_name)
+            .collect::<Vec<String>>()
+    });
+    let accented = names
+        .iter()
+        .filter(|n| n.contains("Turma 3ºA – João #"))
+        .count();
+    assert_eq!(accented, SCANS / 10, "{names:?}");
+    assert!(
+        names
+            .iter()
+            .any(|n| n.ends_with("Turma 3ºA – João #010 100% + ç.jpg")),
+        "{names:?}"
+    );
 
     // A second run of the whole job: nothing new, everything already graded.
     let (again0, _) = Job::finish(job.task(0, 0));

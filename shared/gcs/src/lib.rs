@@ -245,6 +245,13 @@ struct ObjectResource {
     generation: String,
 }
 
+/// What is escaped of an object's name in a URL path segment: all but `A–Z a–z 0–9 - . _ ~`.
+const OBJECT_NAME: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 impl GcsObjects {
     /// Size and generation from the JSON API's object resource (`GET /storage/v1/b/B/o/NAME`):
     /// the client library has no metadata call over HTTP (that is the gRPC control plane), and
@@ -255,8 +262,9 @@ impl GcsObjects {
             "{}/storage/v1/b/{}/o/{}?fields=size,generation",
             self.api_base,
             self.location.bucket,
-            // Keys hold only letters, digits, '.', '-', '_' and '/': only '/' needs escaping.
-            name.replace('/', "%2F")
+            // One path segment: everything but RFC 3986's unreserved characters escaped, '/'
+            // included.
+            percent_encoding::utf8_percent_encode(&name, OBJECT_NAME)
         );
         let io = |e: String| ObjectError::Io {
             key: key.to_string(),
@@ -637,6 +645,10 @@ mod tests {
             key_of_object("p", "p/inbox/t/x.pdf").as_deref(),
             Some("t/inbox/x.pdf")
         );
-        assert_eq!(key_of_object("p", "p/inbox/t/a b.pdf"), None);
+        assert_eq!(
+            key_of_object("p", "p/inbox/t/Turma 3ºA – João.pdf").as_deref(),
+            Some("t/inbox/Turma 3ºA – João.pdf")
+        );
+        assert_eq!(key_of_object("p", "p/inbox/t/a\nb.pdf"), None);
     }
 }

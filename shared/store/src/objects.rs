@@ -77,7 +77,7 @@ pub struct ListedObject {
     /// folders: what a person calls it, and what does not change with the backend.
     pub name: String,
     /// Its key, to read it with; `None` when the name is not a valid key ([`check_key`]: e.g. it
-    /// has a space), so that it cannot be read through this interface.
+    /// holds a newline or a `..` segment), so that it cannot be read through this interface.
     pub key: Option<String>,
     /// Its size in bytes.
     pub len: u64,
@@ -227,8 +227,12 @@ pub fn scan_object_key(tenant: &TenantId, hash: &str) -> String {
     format!("{tenant}/scans/{prefix}/{hash}")
 }
 
-/// Refuses a key that is not segments of letters, digits, `.`, `-`, `_` separated by `/` (no
-/// `.` or `..` segment), at most 1,024 bytes: safe as a file path and as an object name.
+/// Refuses a key that could escape a folder or is not a name: an empty one, an empty, `.` or
+/// `..` segment between the `/`, a control character (a newline breaks a listing, and Cloud
+/// Storage refuses it), a backslash (a folder separator on Windows), more than 1,024 bytes
+/// (Cloud Storage's limit). Anything else is a name as people write them — `Turma 3ºA –
+/// João #12 (100%).jpg` from a scanning station — and is kept as it is: backends encode it
+/// where they must (a URL path), never rename it.
 pub fn check_key(key: &str) -> Result<(), ObjectError> {
     let ok = !key.is_empty()
         && key.len() <= 1024
@@ -236,9 +240,7 @@ pub fn check_key(key: &str) -> Result<(), ObjectError> {
             !seg.is_empty()
                 && seg != "."
                 && seg != ".."
-                && seg
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+                && !seg.chars().any(|c| c.is_control() || c == '\\')
         });
     if ok {
         Ok(())
@@ -517,10 +519,14 @@ mod tests {
 
     #[test]
     fn keys_cannot_escape_the_folder() {
-        for bad in ["", "/a", "a//b", "../a", "a/../b", "a/./b", "a b", "a\\b"] {
+        for bad in [
+            "", "/a", "a/", "a//b", "../a", "a/../b", "a/./b", "a\\b", "a\nb", "a\rb", "a\u{7f}b",
+        ] {
             assert!(check_key(bad).is_err(), "{bad:?}");
         }
+        assert!(check_key(&"a".repeat(1025)).is_err());
         assert!(check_key("default/scans/ab/abcdef").is_ok());
+        assert!(check_key("escola/lote 7/Turma 3ºA – João #12 (100%) + ç.jpg").is_ok());
     }
 
     // Round trips, ranges and missing objects: the contract suite
