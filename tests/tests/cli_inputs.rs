@@ -22,6 +22,7 @@ fn command(work: &Path, bin: &str, args: &[&str]) -> Command {
     cmd.args(args)
         .current_dir(work)
         .env_remove("DATABASE_URL")
+        .env_remove("DATABASE_READ_URL")
         .env_remove("GABARITO_STORAGE");
     cmd
 }
@@ -257,6 +258,42 @@ fn a_reader_that_closes_the_pipe_early_is_a_normal_end() {
             .count(),
         4,
         "the grading run finished and recorded every sheet"
+    );
+
+    // Results read from a replica (DATABASE_READ_URL) without opening the primary: a copy of
+    // the database stands for the replica, and the primary's URL names no server at all.
+    for file in ["gabarito.sqlite", "gabarito.sqlite-wal"] {
+        let from = work.path().join(file);
+        if from.exists() {
+            std::fs::copy(&from, work.path().join(file.replace("gabarito", "replica")))
+                .expect("copy the database");
+        }
+    }
+    let unreachable = "postgres://nobody@127.0.0.1:9/none?connect_timeout=2";
+    let from_replica = command(work.path(), "grader", &["results", &exam, "--csv"])
+        .args(["--db", unreachable])
+        .env("DATABASE_READ_URL", "sqlite:replica.sqlite")
+        .output()
+        .expect("grader results");
+    assert_eq!(
+        from_replica.status.code(),
+        Some(0),
+        "{}",
+        text(&from_replica.stderr)
+    );
+    assert_eq!(
+        from_replica.stdout,
+        run(work.path(), "grader", &["results", &exam, "--csv"]).stdout,
+        "the replica's results are the database's"
+    );
+    let without = command(work.path(), "grader", &["results", &exam, "--csv"])
+        .args(["--db", unreachable])
+        .output()
+        .expect("grader results");
+    assert_ne!(
+        without.status.code(),
+        Some(0),
+        "no replica: the primary is read"
     );
 
     for args in [

@@ -27,6 +27,8 @@ pub struct ResultsArgs {
     items: bool,
     #[command(flatten)]
     db: DbArgs,
+    #[command(flatten)]
+    read_db: store::cli::ReadDbArgs,
 }
 
 /// Runs the subcommand.
@@ -34,7 +36,11 @@ pub fn run(args: ResultsArgs) -> Result<u8> {
     let tenant = args.db.tenant()?;
     let rt = store::runtime()?;
     let results = rt.block_on(async {
-        let store = args.db.open().await?;
+        // Only reads: from the replica when there is one (the primary is not even opened).
+        let store = match args.read_db.open().await? {
+            Some(replica) => replica,
+            None => args.db.open().await?,
+        };
         let results = store.results(&tenant, &args.exam).await;
         store.close().await;
         anyhow::Ok(results?)

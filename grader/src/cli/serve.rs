@@ -22,6 +22,8 @@ pub struct ServeCommand {
     storage_events: String,
     #[command(flatten)]
     ocr: grader::cloud_ocr::OcrArgs,
+    #[command(flatten)]
+    read_db: store::cli::ReadDbArgs,
 }
 
 /// Runs the service until SIGTERM (or Ctrl-C), then lets running batches finish or hands them
@@ -33,12 +35,13 @@ pub fn run(args: ServeCommand) -> Result<u8> {
         .context("cannot start the runtime")?;
     let storage_events = args.storage_events == "cloud-run-iam";
     let ocr = grader::cloud_ocr::OcrChain::from_args(&args.ocr)?;
-    runtime.block_on(run_async(args.serve, storage_events, ocr))?;
+    runtime.block_on(run_async(args.serve, args.read_db, storage_events, ocr))?;
     Ok(EXIT_OK)
 }
 
 async fn run_async(
     args: ServeArgs,
+    read_db: store::cli::ReadDbArgs,
     storage_events: bool,
     ocr: grader::cloud_ocr::OcrChain,
 ) -> Result<()> {
@@ -49,6 +52,13 @@ async fn run_async(
         "identification chain");
     let store = Store::connect(&args.database_url).await?;
     store.migrate().await?;
+    let reads = read_db
+        .open()
+        .await
+        .context("cannot open the read replica (DATABASE_READ_URL)")?;
+    if reads.is_some() {
+        tracing::info!("results and statistics read from the read replica");
+    }
     let objects = args
         .objects()
         .await
@@ -66,6 +76,9 @@ async fn run_async(
         metrics,
     };
     let mut state = AppState::new(store.clone(), objects, ops, worker.wake());
+    if let Some(reads) = reads {
+        state.reads = reads;
+    }
     state.storage_events = storage_events;
     state.ocr = ocr;
     let worker = worker

@@ -204,8 +204,9 @@ fn wants_csv(headers: &HeaderMap) -> bool {
 }
 
 async fn results_of(state: &AppState, tenant: &TenantId, exam: &str) -> ApiResult<ExamResults> {
-    // The store answers an exam another tenant has as not found, like a missing one.
-    Ok(state.store.results(tenant, exam).await?)
+    // The store answers an exam another tenant has as not found, like a missing one. A
+    // replica may lag the primary by a moment: results are a report, not a read-your-write.
+    Ok(state.reads.results(tenant, exam).await?)
 }
 
 fn csv_response(

@@ -14,6 +14,9 @@ use tokio::sync::Semaphore;
 pub struct AppState {
     /// The database.
     pub store: Store,
+    /// Where results and statistics are read: a read replica (`DATABASE_READ_URL`), or the
+    /// database itself.
+    pub reads: Store,
     /// Where scans are kept.
     pub objects: Arc<dyn ObjectStore>,
     /// What the operations routes need.
@@ -38,6 +41,7 @@ impl AppState {
     pub fn new(store: Store, objects: Arc<dyn ObjectStore>, ops: Ops, wake: Wake) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
         Self {
+            reads: store.clone(),
             store,
             objects,
             ops,

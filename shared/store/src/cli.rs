@@ -30,6 +30,37 @@ impl DbArgs {
     }
 }
 
+/// A read replica, for what only reads (results and statistics): Cloud SQL's read replicas
+/// take those reads off the primary that a national batch is writing to.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ReadDbArgs {
+    /// A read replica of the database (a postgres:// URL) for results and statistics. Unset or
+    /// empty: they are read from the database itself.
+    // Not `url`: clap names an argument by its field, and [`DbArgs::url`] is flattened beside it.
+    #[arg(long = "read-db", env = "DATABASE_READ_URL", value_name = "URL")]
+    pub read_url: Option<String>,
+}
+
+impl ReadDbArgs {
+    /// The replica's URL, if one is set (an empty variable, as a deployment template may leave
+    /// it, is none).
+    pub fn url(&self) -> Option<&str> {
+        self.read_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+    }
+
+    /// The replica, opened but not migrated (a replica follows its primary's schema, and
+    /// takes no writes), or `None` when none is set.
+    pub async fn open(&self) -> Result<Option<Store>, StoreError> {
+        match self.url() {
+            Some(url) => Ok(Some(Store::connect(url).await?)),
+            None => Ok(None),
+        }
+    }
+}
+
 /// Which database, for commands that act across schools (`grader token list`/`revoke`):
 /// `--db` alone, as in [`DbArgs`].
 #[derive(Args, Debug, Clone)]
@@ -79,6 +110,20 @@ mod tests {
     #[derive(Debug, thiserror::Error)]
     #[error("connection refused")]
     struct Inner;
+
+    #[test]
+    fn a_read_database_is_optional_and_empty_means_unset() {
+        let none = ReadDbArgs::default();
+        assert_eq!(none.url(), None);
+        let empty = ReadDbArgs {
+            read_url: Some("  ".into()),
+        };
+        assert_eq!(empty.url(), None);
+        let set = ReadDbArgs {
+            read_url: Some("postgres://replica/gabarito".into()),
+        };
+        assert_eq!(set.url(), Some("postgres://replica/gabarito"));
+    }
 
     #[test]
     fn each_cause_is_told_once() {
