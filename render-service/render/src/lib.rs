@@ -13,6 +13,7 @@
 //! [`render_bundle_to`] writes the PDF as a stream, page after page, so that memory does not
 //! grow with the roster (beyond the manifest); the other entry points render into memory.
 
+mod codes;
 mod content;
 mod embed;
 mod fonts;
@@ -409,7 +410,7 @@ pub fn render_bundle_pages<W: Write, R: rand::Rng + ?Sized>(
         total,
     };
     let mut state = RenderState {
-        seen: HashSet::new(),
+        codes: codes::CodeSequence::new(rng),
         page,
         done: 0,
     };
@@ -421,7 +422,6 @@ pub fn render_bundle_pages<W: Write, R: rand::Rng + ?Sized>(
             &entries[range.clone()],
             named.then_some(name.as_str()),
             out,
-            rng,
             &mut state,
             progress,
         )?;
@@ -530,7 +530,7 @@ struct FileContext<'a> {
 
 /// What grows as a bundle's files are written.
 struct RenderState<'p> {
-    seen: HashSet<SheetCode>,
+    codes: codes::CodeSequence,
     /// Where each manifest page goes.
     page: &'p mut dyn FnMut(BundlePage),
     done: u32,
@@ -538,25 +538,18 @@ struct RenderState<'p> {
 
 impl RenderState<'_> {
     /// A fresh code, never given to another page of the bundle.
-    fn code<R: rand::Rng + ?Sized>(&mut self, rng: &mut R) -> SheetCode {
-        loop {
-            // 69 random bits: a repeat is practically impossible, but must never happen.
-            let code = SheetCode::random_with(rng);
-            if self.seen.insert(code) {
-                return code;
-            }
-        }
+    fn code(&mut self) -> SheetCode {
+        self.codes.next_code()
     }
 }
 
 impl FileContext<'_> {
     /// Writes one PDF file holding `entries`' pages to `out`.
-    fn write_file<W: Write, R: rand::Rng + ?Sized>(
+    fn write_file<W: Write>(
         &self,
         entries: &[Sheet<'_>],
         file_name: Option<&str>,
         out: W,
-        rng: &mut R,
         state: &mut RenderState<'_>,
         progress: &mut dyn FnMut(u32, u32),
     ) -> Result<(), RenderError> {
@@ -682,7 +675,7 @@ impl FileContext<'_> {
                     let Some(Some(typeset)) = imported.get(src as usize) else {
                         continue;
                     };
-                    let code = state.code(rng);
+                    let code = state.code();
                     let who = PageIdentity {
                         code: &code,
                         student: sheet.student,
@@ -736,7 +729,7 @@ impl FileContext<'_> {
                 .zip(&form_names)
                 .enumerate()
             {
-                let code = state.code(rng);
+                let code = state.code();
                 let who = PageIdentity {
                     code: &code,
                     student: sheet.student,

@@ -77,7 +77,26 @@ fn symbol_value(c: char) -> Option<u8> {
         .map(|p| p as u8)
 }
 
+/// How many distinct codes there are: every choice of the [`DATA_LEN`] data symbols.
+pub const CODE_SPACE: u128 = (MODULUS as u128).pow(DATA_LEN as u32);
+
 impl SheetCode {
+    /// The code whose data symbols write `n` in base 31 (most significant first), or `None`
+    /// when `n` is not below [`CODE_SPACE`]: a bijection, so distinct numbers give distinct
+    /// codes.
+    pub fn from_number(mut n: u128) -> Option<Self> {
+        if n >= CODE_SPACE {
+            return None;
+        }
+        let mut symbols = [0u8; CODE_LEN];
+        for s in symbols[..DATA_LEN].iter_mut().rev() {
+            *s = (n % u128::from(MODULUS)) as u8;
+            n /= u128::from(MODULUS);
+        }
+        symbols[DATA_LEN] = check_symbol(&symbols[..DATA_LEN]);
+        Some(Self(symbols))
+    }
+
     /// A fresh code from the thread's cryptographically secure generator.
     pub fn random() -> Self {
         Self::random_with(&mut rand::rng())
