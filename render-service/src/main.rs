@@ -162,28 +162,36 @@ fn render(
         booklets: booklets.as_ref(),
         ..*options
     };
-    let mut bundle = render::render_bundle_files(
+    // Register only what is written: the PDFs are streamed to temporary names in `out` as
+    // they are rendered (memory does not grow with the roster), which proves the folder
+    // usable; the manifest, which carries the exam's id, and the renames follow the
+    // registration. A failed render or registration drops the stage, removing its files.
+    let mut staged = render::StagedBundle::begin(out)?;
+    let mut names: Vec<String> = Vec::new();
+    let mut manifest = render::render_bundle_with(
         &exam,
         roster.as_deref(),
         copies.unwrap_or(1),
         &options,
         &mut rand::rng(),
+        &mut |name| {
+            names.push(out.join(name).display().to_string());
+            staged.create(name).map_err(std::io::Error::other)
+        },
+        &mut |_, _| {},
     )?;
-    // Register only what is written: the PDFs go to temporary names first, which proves the
-    // output directory usable; the manifest, which carries the exam's id, and the renames
-    // follow the registration. A failed registration drops the stage, removing its files.
-    let staged = bundle.stage(out)?;
-    bundle.manifest.exam_id = Some(db::register(db, &bundle.manifest)?);
-    staged.commit(&bundle.manifest)?;
+    manifest.exam_id = Some(db::register(db, &manifest)?);
+    staged.commit(&manifest)?;
+    // Under their final names now.
+    let pdf_bytes: u64 = names
+        .iter()
+        .filter_map(|n| fs::metadata(n).ok())
+        .map(|m| m.len())
+        .sum();
     eprintln!(
         "registered exam {}",
-        bundle.manifest.exam_id.as_deref().unwrap_or_default()
+        manifest.exam_id.as_deref().unwrap_or_default()
     );
-    let names: Vec<String> = bundle
-        .files
-        .iter()
-        .map(|(name, _)| out.join(name).display().to_string())
-        .collect();
     // The PDF's pages include the blank ones that keep duplex printing aligned, which the
     // manifest (pages with a code) does not list.
     let pdf_pages =
@@ -191,8 +199,8 @@ fn render(
     eprintln!(
         "wrote {} ({pdf_pages} PDF pages, {} with a code; {} bytes) and {}",
         names.join(", "),
-        bundle.manifest.pages.len(),
-        bundle.pdf_bytes(),
+        manifest.pages.len(),
+        pdf_bytes,
         out.join("bundle.json").display()
     );
     Ok(())

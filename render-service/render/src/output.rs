@@ -91,37 +91,9 @@ impl RenderedFiles {
 
 /// Creates `dir` if needed and writes each of `files` there under a temporary name, synced.
 fn stage_files(dir: &Path, files: &[(&str, &[u8])]) -> Result<StagedBundle, WriteError> {
-    let created = fs::symlink_metadata(dir).is_err();
-    if fs::metadata(dir).is_ok_and(|m| !m.is_dir()) {
-        // create_dir_all would only say "File exists".
-        return Err(WriteError {
-            path: dir.to_path_buf(),
-            source: std::io::Error::new(
-                std::io::ErrorKind::AlreadyExists,
-                "a file has this name, not a folder",
-            ),
-        });
-    }
-    fs::create_dir_all(dir).map_err(|source| WriteError {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let mut staged = StagedBundle {
-        dir: dir.to_path_buf(),
-        created,
-        temps: Vec::new(),
-    };
-    for name in files.iter().map(|(n, _)| *n).chain([JSON_NAME]) {
-        let target = dir.join(name);
-        if fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir()) {
-            return Err(WriteError {
-                path: target,
-                source: std::io::Error::new(
-                    std::io::ErrorKind::AlreadyExists,
-                    "a directory has this name",
-                ),
-            });
-        }
+    let mut staged = StagedBundle::begin(dir)?;
+    for (name, _) in files {
+        staged.refuse_directory(name)?;
     }
     for (name, bytes) in files {
         let tmp = write_temp(dir, name, bytes)?;
@@ -131,6 +103,61 @@ fn stage_files(dir: &Path, files: &[(&str, &[u8])]) -> Result<StagedBundle, Writ
 }
 
 impl StagedBundle {
+    /// An empty stage in `dir` (created if needed), whose files are then written as they are
+    /// rendered ([`StagedBundle::create`]): a bundle streamed to disk, never held in memory.
+    pub fn begin(dir: &Path) -> Result<Self, WriteError> {
+        let created = fs::symlink_metadata(dir).is_err();
+        if fs::metadata(dir).is_ok_and(|m| !m.is_dir()) {
+            // create_dir_all would only say "File exists".
+            return Err(WriteError {
+                path: dir.to_path_buf(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "a file has this name, not a folder",
+                ),
+            });
+        }
+        fs::create_dir_all(dir).map_err(|source| WriteError {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let staged = Self {
+            dir: dir.to_path_buf(),
+            created,
+            temps: Vec::new(),
+        };
+        staged.refuse_directory(JSON_NAME)?;
+        Ok(staged)
+    }
+
+    /// Refuses a final name that a directory has (a rename could not replace it).
+    fn refuse_directory(&self, name: &str) -> Result<(), WriteError> {
+        let target = self.dir.join(name);
+        if fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir()) {
+            return Err(WriteError {
+                path: target,
+                source: std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "a directory has this name",
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Creates file `name` of the bundle under a temporary name in the stage's folder, for the
+    /// renderer to write; it takes its name on [`StagedBundle::commit`], synced first.
+    pub fn create(&mut self, name: &str) -> Result<fs::File, WriteError> {
+        self.refuse_directory(name)?;
+        let path = self.dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        let file = fs::File::create(&path).map_err(|source| WriteError {
+            path: self.dir.join(name),
+            source,
+        })?;
+        self.temps.push((path, name.to_string()));
+        Ok(file)
+    }
+
     /// Writes `manifest` as `bundle.json` (to a temporary name), then renames the PDF and the
     /// manifest into place. On failure, the temporary files are removed.
     pub fn commit(mut self, manifest: &Bundle) -> Result<(), WriteError> {
@@ -138,6 +165,15 @@ impl StagedBundle {
             path: self.dir.join(JSON_NAME),
             source: std::io::Error::other(e),
         })?;
+        // Files the renderer wrote through `create` reach the disk before any takes its name.
+        for (tmp, name) in &self.temps {
+            fs::File::open(tmp)
+                .and_then(|f| f.sync_all())
+                .map_err(|source| WriteError {
+                    path: self.dir.join(name),
+                    source,
+                })?;
+        }
         let tmp = write_temp(&self.dir, JSON_NAME, &json)?;
         self.temps.push((tmp, JSON_NAME.to_string()));
         for (tmp, name) in &self.temps {
