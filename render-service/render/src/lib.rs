@@ -35,7 +35,7 @@ use model::layout::{
     BookletFrame, LAYOUT_VERSION, PageLayout, SheetShape, booklet_frame, booklet_page_layout,
     layout_sheet,
 };
-use model::{AnswerBox, Bundle, BundlePage, Exam, PageKind, SheetCode, Student};
+use model::{AnswerBox, Bundle, BundlePage, Exam, PageKind, Student};
 use pdf_writer::writers::{Catalog, DocumentInfo, Resources};
 use pdf_writer::{Chunk, Filter, Finish, Name, Rect, Ref, TextStr};
 use rand::SeedableRng;
@@ -111,7 +111,7 @@ pub enum RenderError {
 /// Renders the exam's answer sheets: one sheet per roster student (versions in turn: student
 /// *i* gets `versions[i % n]`), or `copies` anonymous sheets with a student-number grid when
 /// `roster` is `None` (versions in turn likewise). Every PDF page gets a fresh random
-/// [`SheetCode`]. With a roster, `copies` must be 1.
+/// [`model::SheetCode`]. With a roster, `copies` must be 1.
 pub fn render_bundle(
     exam: &Exam,
     roster: Option<&[Student]>,
@@ -334,7 +334,7 @@ pub fn render_bundle_to<W: Write, R: rand::Rng + ?Sized>(
 /// to `open(file_name)` in turn (`bundle.pdf`, or `bundle-<class>.pdf` per class), as
 /// [`render_bundle_to`] streams its one file. Per student: the booklet's pages (each its
 /// version's typeset page, written once per file as a Form XObject, plus the student's
-/// overlay and its own [`SheetCode`]), the answer sheet, and a blank page when the next
+/// overlay and its own [`model::SheetCode`]), the answer sheet, and a blank page when the next
 /// student would otherwise start on an even page.
 pub fn render_bundle_with<W: Write, R: rand::Rng + ?Sized>(
     exam: &Exam,
@@ -530,17 +530,11 @@ struct FileContext<'a> {
 
 /// What grows as a bundle's files are written.
 struct RenderState<'p> {
+    /// The bundle's codes: each page's is never given to another page of the bundle.
     codes: codes::CodeSequence,
     /// Where each manifest page goes.
     page: &'p mut dyn FnMut(BundlePage),
     done: u32,
-}
-
-impl RenderState<'_> {
-    /// A fresh code, never given to another page of the bundle.
-    fn code(&mut self) -> SheetCode {
-        self.codes.next_code()
-    }
 }
 
 impl FileContext<'_> {
@@ -675,7 +669,7 @@ impl FileContext<'_> {
                     let Some(Some(typeset)) = imported.get(src as usize) else {
                         continue;
                     };
-                    let code = state.code();
+                    let code = state.codes.next_code();
                     let who = PageIdentity {
                         code: &code,
                         student: sheet.student,
@@ -729,7 +723,7 @@ impl FileContext<'_> {
                 .zip(&form_names)
                 .enumerate()
             {
-                let code = state.code();
+                let code = state.codes.next_code();
                 let who = PageIdentity {
                     code: &code,
                     student: sheet.student,

@@ -5,7 +5,8 @@
 //! be writable: [`RenderedBundle::stage`] writes the PDF under a temporary name (which proves
 //! the directory usable), [`StagedBundle::commit`] then writes the manifest (which carries the
 //! registered exam's id) and renames both into place. A stage dropped without a commit removes
-//! its temporary files.
+//! its temporary files. [`StagedBundle::begin`] and [`StagedBundle::create`] stage files the
+//! renderer writes as it goes, so that a bundle is never held in memory.
 
 use std::fs;
 use std::io::Write;
@@ -73,16 +74,6 @@ pub struct RenderedFiles {
 }
 
 impl RenderedFiles {
-    /// Like [`RenderedBundle::stage`], for every file.
-    pub fn stage(&self, dir: &Path) -> Result<StagedBundle, WriteError> {
-        let files: Vec<(&str, &[u8])> = self
-            .files
-            .iter()
-            .map(|(name, bytes)| (name.as_str(), bytes.as_slice()))
-            .collect();
-        stage_files(dir, &files)
-    }
-
     /// Bytes of all the PDF files.
     pub fn pdf_bytes(&self) -> usize {
         self.files.iter().map(|(_, b)| b.len()).sum()
