@@ -115,6 +115,14 @@ fn grade_only(dir: &Path) -> anyhow::Result<()> {
     if let Err(why) = &libjpeg {
         println!("libjpeg reference unavailable ({why}): install libjpeg62-turbo");
     }
+    println!(
+        "grader's JPEG decode: {}",
+        if pipeline::decode::jpeg_through_libjpeg_turbo() {
+            "libjpeg-turbo (libturbojpeg.so.0, IDCT scaled to working size)"
+        } else {
+            "pure Rust (zune-jpeg whole + 2x2 box, or jpeg-decoder scaled): no libturbojpeg.so.0, or GABARITO_TURBOJPEG=off"
+        }
+    );
     let rss_before = gabarito_tests::measure::peak_rss_mib();
     // One worker thread: whatever the grader runs on rayon runs on this one core.
     let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;

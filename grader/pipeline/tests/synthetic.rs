@@ -299,6 +299,47 @@ fn clean_upright_sheet_reads_every_mark_kind() {
     assert_eq!(reports[0].student_id.as_deref(), Some("s1"));
 }
 
+/// libjpeg-turbo (where the system has it) and the pure-Rust decoders give the same page at
+/// the same size, near enough that the grader reads it the same. `.ci/run` sets
+/// `GABARITO_REQUIRE_TURBOJPEG=1`, so CI fails if the library is not picked up.
+#[test]
+fn both_jpeg_decoders_give_the_same_page() {
+    use pipeline::decode::{Limits, decode_jpeg, decode_jpeg_pure, jpeg_through_libjpeg_turbo};
+    if std::env::var("GABARITO_REQUIRE_TURBOJPEG").is_ok_and(|v| v == "1") {
+        assert!(jpeg_through_libjpeg_turbo(), "libturbojpeg.so.0 not loaded");
+    }
+    let c = code(1);
+    let b = bundle(20, &[code(9), c]);
+    let img = draw(&b, &c, &standard_marks());
+    let bytes = jpeg(&img, 85);
+    let limits = Limits::default();
+    let fast = decode_jpeg(&bytes, &limits).expect("decodes");
+    let pure = decode_jpeg_pure(&bytes, &limits).expect("decodes");
+    // An odd side rounds up in the scaled IDCT and down in the 2×2 box: a line at most.
+    let (w, h) = (
+        fast.width().min(pure.width()),
+        fast.height().min(pure.height()),
+    );
+    assert!(fast.width().abs_diff(pure.width()) <= 1 && fast.height().abs_diff(pure.height()) <= 1);
+    assert!(w < img.width(), "decoded at half scale");
+    let mut diff = 0u64;
+    for y in 0..h {
+        for x in 0..w {
+            diff += u64::from(fast.get_pixel(x, y)[0].abs_diff(pure.get_pixel(x, y)[0]));
+        }
+    }
+    let mean = diff as f64 / f64::from(w * h);
+    assert!(mean < 2.0, "mean difference {mean:.2} grey levels");
+    // A damaged file is refused in the pure decoders' words whichever path is taken.
+    let cut = &bytes[..bytes.len() / 3];
+    let mut broken = cut.to_vec();
+    broken[cut.len() / 2..].fill(0xFF);
+    assert_eq!(
+        decode_jpeg(&broken, &limits).map(|i| i.dimensions()),
+        decode_jpeg_pure(&broken, &limits).map(|i| i.dimensions())
+    );
+}
+
 #[test]
 fn skewed_scaled_keystoned_and_turned_sheets_read_the_same() {
     let c = code(2);
