@@ -96,7 +96,7 @@ fn main() -> anyhow::Result<()> {
                     ));
                 }
                 out.push(format!(
-                    "{},{},{},{},{},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4},{},{}",
+                    "{},{},{},{},{},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4},{},{}",
                     scan.truth.index,
                     q.question,
                     label,
@@ -110,6 +110,7 @@ fn main() -> anyhow::Result<()> {
                     q.halos[i],
                     reading.empty_halo,
                     reading.empty_level,
+                    reading.empty_sigma,
                     state,
                     tags,
                 ));
@@ -118,7 +119,7 @@ fn main() -> anyhow::Result<()> {
         out
     })?;
     println!(
-        "sheet,question,label,style,student_style,added,fill,peak,texture,empty_texture,halo,empty_halo,empty_level,state,tags"
+        "sheet,question,label,style,student_style,added,fill,peak,texture,empty_texture,halo,empty_halo,empty_level,empty_sigma,state,tags"
     );
     for l in lines.into_iter().flatten() {
         println!("{l}");

@@ -60,8 +60,8 @@ pub struct SheetJudgement {
     /// The grader's fill measure of every bubble, per question, when it exposes them.
     pub fills: BTreeMap<u32, Vec<f32>>,
     /// The grader's sheet levels, when it exposes them: empty level, empty threshold, marked
-    /// threshold, filled level.
-    pub levels: Option<[f32; 4]>,
+    /// threshold, filled level, the empty bubbles' spread (sigma).
+    pub levels: Option<[f32; 5]>,
     /// Every bubble's fill above the sheet's empty level, labelled with the style of the ink in
     /// it (`empty` for none), when the grader exposes fills.
     pub bubble_fills: Vec<(&'static str, f32)>,
@@ -493,14 +493,15 @@ impl Tally {
                     capture: capture.clone(),
                     grader_fills: match (j.fills.get(&q.question), j.levels) {
                         (Some(f), Some(l)) => format!(
-                            "fills {:?} (empty {:.2}, thresholds {:.2}/{:.2}, filled {:.2})",
+                            "fills {:?} (empty {:.2}, thresholds {:.2}/{:.2}, filled {:.2}, sigma {:.3})",
                             f.iter()
                                 .map(|v| (v * 100.0).round() / 100.0)
                                 .collect::<Vec<_>>(),
                             l[0],
                             l[1],
                             l[2],
-                            l[3]
+                            l[3],
+                            l[4]
                         ),
                         (Some(f), None) => format!("fills {f:?}"),
                         _ => String::new(),

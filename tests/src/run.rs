@@ -106,6 +106,7 @@ pub fn grade_set(
                 reading.empty_threshold,
                 reading.marked_threshold,
                 reading.filled_level,
+                reading.empty_sigma,
             ]);
             judgement.fills = reading
                 .questions
@@ -142,7 +143,15 @@ pub fn grade_set(
                 .questions
                 .iter()
                 .all(|q| q.verdict == crate::accuracy::Verdict::Right);
-        if !perfect && let Some(dir) = &opts.keep_failures {
+        // GABARITO_KEEP_SHEETS=3,17: those sheets are kept too, read perfectly or not (to look
+        // at what the grader did right).
+        let asked = std::env::var("GABARITO_KEEP_SHEETS").is_ok_and(|v| {
+            v.split(',')
+                .any(|i| i.trim().parse::<usize>() == Ok(scan.truth.index))
+        });
+        if (!perfect || asked)
+            && let Some(dir) = &opts.keep_failures
+        {
             let _ = std::fs::write(dir.join(&scan.truth.file_name), &scan.bytes);
             if let Ok(json) = serde_json::to_string_pretty(&(&scan.truth, &reports)) {
                 let _ = std::fs::write(dir.join(format!("{}.json", scan.truth.file_name)), json);
