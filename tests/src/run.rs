@@ -92,6 +92,11 @@ pub fn grade_set(
         std::fs::create_dir_all(dir)
             .map_err(|e| SimError::Io(format!("{}: {e}", dir.display())))?;
     }
+    // GABARITO_KEEP_SHEETS=3,17: those sheets are kept too, read perfectly or not (to look at
+    // what the grader did right).
+    let keep_anyway: Vec<usize> = std::env::var("GABARITO_KEEP_SHEETS")
+        .map(|v| v.split(',').filter_map(|i| i.trim().parse().ok()).collect())
+        .unwrap_or_default();
     let judged = for_each_scan(fx, opts, |scan| {
         let pages = grade(&scan.truth.file_name, &scan.bytes);
         let reports: Vec<pipeline::PageReport> = pages.iter().map(|p| p.report.clone()).collect();
@@ -143,12 +148,7 @@ pub fn grade_set(
                 .questions
                 .iter()
                 .all(|q| q.verdict == crate::accuracy::Verdict::Right);
-        // GABARITO_KEEP_SHEETS=3,17: those sheets are kept too, read perfectly or not (to look
-        // at what the grader did right).
-        let asked = std::env::var("GABARITO_KEEP_SHEETS").is_ok_and(|v| {
-            v.split(',')
-                .any(|i| i.trim().parse::<usize>() == Ok(scan.truth.index))
-        });
+        let asked = keep_anyway.contains(&scan.truth.index);
         if (!perfect || asked)
             && let Some(dir) = &opts.keep_failures
         {

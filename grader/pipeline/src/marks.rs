@@ -320,6 +320,13 @@ pub struct Levels {
     pub mark_level: Option<f32>,
 }
 
+impl Levels {
+    /// Whether this sheet is marked in pen: its smooth marks are at least [`PEN_HAND`] dark.
+    pub fn pen_hand(&self) -> bool {
+        self.mark_level.is_some_and(|m| m >= PEN_HAND)
+    }
+}
+
 /// Reads the student-number grid with the thresholds of the sheet's answer bubbles (the grid's
 /// bubbles are printed the same way). A number is only given when every digit is clear.
 fn read_student_number(
@@ -433,17 +440,17 @@ fn judge_bubble(look: &Look, levels: &Levels) -> Bubble {
     // so what is grey is a pencil draft rubbed out (or a smudge), however dark the eraser left
     // it. On a pencil sheet a lighter pencil mark is this hand's, and only residue's own range
     // is in doubt.
-    let residue_max = match levels.mark_level {
-        Some(m) if m >= PEN_HAND => PEN_SHEET_RESIDUE_MAX,
-        _ => RESIDUE_MAX,
+    let residue_max = if levels.pen_hand() {
+        PEN_SHEET_RESIDUE_MAX
+    } else {
+        RESIDUE_MAX
     } + (RESIDUE_MARGIN_SIGMAS * levels.empty_sigma)
         .clamp(0.0, RESIDUE_MARGIN_MAX);
     if strokes || above >= residue_max {
         // A smooth smear that spreads past the printed outline is what an eraser drags about
         // (no fill of ink or graphite reaches that far evenly); as dark as light pencil, a
         // person decides.
-        let spreads =
-            !strokes && above < SPREAD_RESIDUE_MAX && look.halo - levels.empty_halo >= HALO_RESIDUE;
+        let spreads = !strokes && above < SPREAD_RESIDUE_MAX && spreads_past_outline(look, levels);
         return if spreads {
             Bubble::Smear
         } else if fill >= levels.marked_threshold {
@@ -470,6 +477,12 @@ fn judge_bubble(look: &Look, levels: &Levels) -> Bubble {
         Some(m) if m < LIGHT_HAND && fill >= levels.marked_threshold => Bubble::Mark,
         _ => Bubble::Smear,
     }
+}
+
+/// Whether a bubble's halo is darker than an empty bubble's by what an eraser drags past the
+/// printed outline (light pencil stays inside it).
+fn spreads_past_outline(look: &Look, levels: &Levels) -> bool {
+    look.halo - levels.empty_halo >= HALO_RESIDUE
 }
 
 /// Whether a bubble holds strokes of ink, by either sign of them: its darkest quarter stands
@@ -522,12 +535,11 @@ pub fn classify(
     // eraser drags graphite. On a pencil sheet a smooth grey disc that stays inside is as
     // likely a second answer in lighter pencil (harsh set: light pencil at 0.21 beside a fill
     // at 0.49, a double mark), and a person decides, as for a smear alone.
-    let pen_hand = levels.mark_level.is_some_and(|m| m >= PEN_HAND);
     let rubbed_out = |i: usize| {
         looks[i] == Bubble::Smear
             && marked.len() == 1
             && fills[i] - empty_level <= FAINT_SECOND_RATIO * strongest
-            && (pen_hand || bubbles[i].halo - levels.empty_halo >= HALO_RESIDUE)
+            && (levels.pen_hand() || spreads_past_outline(&bubbles[i], levels))
     };
     let ambiguous = (0..fills.len())
         .any(|i| looks[i] == Bubble::Doubt || (looks[i] == Bubble::Smear && !rubbed_out(i)));
